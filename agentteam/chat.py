@@ -1,0 +1,395 @@
+"""The run loop: a group chat that yields events. It never prints and never exits.
+
+``GroupChat.run()`` is a generator of events (see ``events.py``); every event
+is written to the transcript before it is yielded. ``drive`` feeds events to a
+subscriber and turns Ctrl-C into an orderly ``RunEnded(reason="interrupted")``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Callable, Generator, Iterator, Protocol
+
+from . import codeblocks
+from .config import AgentSpec, TeamSpec, executes_code, human_input, system_message
+from .errors import AgentTeamError, ContextOverflow, ModelError
+from .events import (EXIT_CODES, CodeRan, Event, MessageDelta, MessageDone, MessageStarted,
+                     Notice, Retry, RunEnded, RunStarted, SpeakerSelected)
+from .executors.base import CodeExecutor
+from .messages import Message, Usage
+from .models import ChatModel, Completion, Cut, Delta, RetryNote
+from .selection import Selector, parse_name
+from .transcript import Recorded, TranscriptWriter
+
+EXIT_WORDS = ("exit", "quit", "/exit")
+
+
+class Human(Protocol):
+    """How the run loop asks the person something. ``None`` means no answer (EOF)."""
+
+    def ask(self, prompt: str) -> str | None: ...
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str, error: str | None = None):
+        self.reason, self.error = reason, error
+
+
+def terminates(text: str, keyword: str, match: str) -> bool:
+    """Does ``text`` end the chat? suffix/exact ignore trailing whitespace and punctuation."""
+    if not keyword:
+        return False
+    if match == "substring":
+        return keyword in text
+    stripped = re.sub(r"[\s.!?,;:*_`'\")\]]+$", "", text)
+    if match == "exact":
+        return stripped.strip() == keyword
+    return stripped.endswith(keyword)
+
+
+class GroupChat:
+    """One run of a team. Build it, iterate ``run()``; the loop owns the executor's life."""
+
+    def __init__(self, team: TeamSpec, model: ChatModel, executor: CodeExecutor | None = None,
+                 human: Human | None = None, transcript: TranscriptWriter | None = None,
+                 task: str | None = None, max_round: int | None = None,
+                 human_override: str | None = None, resume: Recorded | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.team = team
+        self.model = model
+        self.executor = executor
+        self.human = human
+        self.transcript = transcript
+        self.task = task or team.task
+        self.max_round = max_round or team.max_round
+        self.human_override = human_override
+        self.resume = resume
+        self.clock = clock
+        self.selector = Selector(team)
+        self.history: list[Message] = []
+        self.executed: set[int] = set()
+        self.usage_agents: dict[str, Usage] = {}
+        self.usage_models: dict[str, Usage] = {}
+        self.rounds = 0
+        self._partial: tuple[int, str, list[str]] | None = None
+        self._started = 0.0
+
+    # -- public ----------------------------------------------------------------
+    def run(self) -> Generator[Event, None, None]:
+        """Run the chat to its end, yielding events; the last one is always RunEnded."""
+        self._started = self.clock()
+        reason, error = "max_round", None
+        try:
+            yield from self._begin()
+            reason = yield from self._loop()
+        except _Stop as s:
+            reason, error = s.reason, s.error
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        except AgentTeamError as e:
+            reason, error = "error", str(e)
+        finally:
+            if self.executor is not None:
+                self.executor.close()
+        yield from self._flush_partial()
+        yield from self._emit(RunEnded(reason, self.rounds, self.usage_summary(),
+                                       str(self.transcript.path) if self.transcript else "",
+                                       error, EXIT_CODES.get(reason, 1)))
+        if self.transcript:
+            self.transcript.close()
+
+    def usage_summary(self) -> dict:
+        total = Usage()
+        for u in self.usage_agents.values():
+            total.add(u)
+        return {"total": total.to_dict(),
+                "agents": {k: v.to_dict() for k, v in self.usage_agents.items()},
+                "models": {k: v.to_dict() for k, v in self.usage_models.items()},
+                "wall_s": round(self.clock() - self._started, 3)}
+
+    # -- the loop ----------------------------------------------------------------
+    def _begin(self) -> Iterator[Event]:
+        names = [a.name for a in self.team.agents]
+        path = str(self.transcript.path) if self.transcript else ""
+        if self.resume:
+            self.history = list(self.resume.messages)
+            self.executed = set(self.resume.executed)
+            self.rounds = self.history[-1].round if self.history else 0
+            yield from self._emit(RunStarted(self.team.name, self.resume.task or self.task,
+                                             names, path, self.team.source or "", self.rounds))
+        else:
+            yield from self._emit(RunStarted(self.team.name, self.task, names, path,
+                                             self.team.source or ""))
+        if self.executor is not None and any(executes_code(a) for a in self.team.agents):
+            self.executor.start_background()
+        else:
+            self.executor = None
+        if not self.resume:
+            sender = next((a.name for a in self.team.agents if a.kind == "user_proxy"), "user")
+            yield from self._add(Message(sender, self.task, 0))
+
+    def _loop(self) -> Generator[Event, None, str]:
+        last = self.history[-1].agent if self.history else None
+        skipped: set[str] = set()
+        while True:
+            if self.rounds >= self.max_round:
+                return "max_round"
+            if self._over_budget():
+                return "budget"
+            speaker = yield from self._select(last, skipped)
+            if speaker is None:
+                yield from self._emit(Notice("no agent has anything more to say", "warning"))
+                return "max_round"
+            agent = self.team.agent(speaker)
+            message = yield from self._turn(agent)
+            if message is None:
+                skipped.add(speaker)
+                continue
+            skipped.clear()
+            yield from self._add(message)
+            last = speaker
+            if message.kind == "text" and terminates(message.content,
+                                                     self.team.termination.keyword,
+                                                     self.team.termination.match):
+                cont = self._ask_to_continue()
+                if cont is None:
+                    return "keyword"
+                yield from self._add(cont)
+                last = cont.agent
+
+    def _over_budget(self) -> bool:
+        b = self.team.budget
+        total = Usage()
+        for u in self.usage_agents.values():
+            total.add(u)
+        return bool((b.tokens and total.total_tokens >= b.tokens)
+                    or (b.cost and (total.cost or 0) >= b.cost)
+                    or (b.seconds and self.clock() - self._started >= b.seconds))
+
+    # -- speaker selection ----------------------------------------------------------
+    def _select(self, last: str | None, skipped: set[str]) -> Generator[Event, None, str | None]:
+        allowed = self.selector.allowed(last, skipped)
+        if all(a in skipped for a in allowed):
+            return None
+        choice = self.selector.choose(self.history, last, skipped)
+        round_no = self.rounds + 1
+        if choice.method == "manual" and not choice.agent:
+            name = self._ask_speaker(allowed)
+            choice.agent, choice.reason = name, "chosen by the person"
+        elif choice.needs_model:
+            choice.agent, choice.reason = yield from self._auto(choice.prompt, allowed, last)
+        yield from self._emit(SpeakerSelected(round_no, choice.agent, choice.method,
+                                              choice.reason))
+        return choice.agent
+
+    def _auto(self, prompt, allowed: list[str], last: str | None) -> Generator[Event, None, tuple]:
+        from .selection import selector_prompt
+        profile = self.team.speaker_selection.model or "default"
+        for attempt in (0, 1):
+            try:
+                done = yield from self._call(profile, prompt, "(selector)", None)
+            except ModelError as e:
+                fallback = self.selector.fallback(last, allowed)
+                return fallback, f"selector model failed ({e}); next in order"
+            name = parse_name(done.text, allowed)
+            if name:
+                return name, "chosen by the selector model" + (" on retry" if attempt else "")
+            prompt = selector_prompt(self.team, self.history, allowed, retry=True)
+        fallback = self.selector.fallback(last, allowed)
+        return fallback, f"selector answered no valid name ({done.text.strip()[:60]!r}); " \
+                         "next in order"
+
+    def _ask_speaker(self, allowed: list[str]) -> str:
+        menu = "  ".join(f"{i}) {n}" for i, n in enumerate(allowed, 1))
+        prompt = f"Next speaker? {menu}"
+        for _ in range(5):
+            answer = self._ask(prompt)
+            a = answer.strip()
+            if a.isdigit() and 1 <= int(a) <= len(allowed):
+                return allowed[int(a) - 1]
+            match = [n for n in allowed if n.lower() == a.lower()]
+            if match:
+                return match[0]
+            prompt = f"`{a}` is not a candidate; type a number 1-{len(allowed)} or a name: {menu}"
+        raise _Stop("error", "no valid speaker chosen after 5 answers")
+
+    def _ask(self, prompt: str) -> str:
+        if self.human is None:
+            raise _Stop("error", "the team needs a person to answer, but this run has no "
+                        "terminal; use --human never")
+        answer = self.human.ask(prompt)
+        if answer is None:
+            raise _Stop("interrupted")
+        return answer
+
+    # -- turns --------------------------------------------------------------------------
+    def _turn(self, agent: AgentSpec) -> Generator[Event, None, Message | None]:
+        if agent.kind == "user_proxy":
+            return (yield from self._proxy_turn(agent))
+        return (yield from self._assistant_turn(agent))
+
+    def _human_mode(self, agent: AgentSpec) -> str:
+        return self.human_override or human_input(agent)
+
+    def _proxy_turn(self, agent: AgentSpec) -> Generator[Event, None, Message | None]:
+        round_no = self.rounds + 1
+        if self._human_mode(agent) == "always":
+            answer = self._ask(f"{agent.name} (you): type a reply, Enter to let it auto-reply, "
+                               "or `exit` to end")
+            if answer.strip().lower() in EXIT_WORDS:
+                raise _Stop("human")
+            if answer.strip():
+                return Message(agent.name, answer, round_no)
+        if not (executes_code(agent) and self.executor is not None):
+            return None
+        found = self._pending_code()
+        if found is None:
+            return None
+        source, blocks = found
+        return (yield from self._execute(agent, source, blocks, round_no))
+
+    def _pending_code(self):
+        window = self.history[-self.team.code_execution.last_n_messages:]
+        for m in reversed(window):
+            if m.round in self.executed or m.kind != "text":
+                continue
+            blocks = codeblocks.extract(m.content)
+            if blocks:
+                # AutoGen's rule: the latest code wins; older unrun code in the window is
+                # superseded by it and never runs.
+                self.executed.update(o.round for o in window if o.round <= m.round)
+                return m, blocks
+        return None
+
+    def _execute(self, agent, source: Message, blocks, round_no: int):
+        self.executor.wait_ready()
+        results, unsupported, skipped = [], [], 0
+        runnable = [b for b in blocks if b.supported]
+        unsupported = sorted({b.language for b in blocks if not b.supported})
+        for i, block in enumerate(runnable):
+            result = self.executor.run(block)
+            results.append(result)
+            yield from self._emit(CodeRan(round_no, agent.name, result.language,
+                                          result.exit_code, result.output,
+                                          round(result.duration_s, 3), result.timed_out,
+                                          source.round))
+            if result.exit_code != 0:
+                skipped = len(runnable) - i - 1
+                break
+        if not results and not unsupported:
+            return None
+        return Message(agent.name, codeblocks.format_results(results, skipped, unsupported),
+                       round_no, kind="code_result")
+
+    def _assistant_turn(self, agent: AgentSpec) -> Generator[Event, None, Message]:
+        round_no = self.rounds + 1
+        history = list(self.history)
+        while True:
+            messages = [{"role": "system", "content": system_message(agent)}] + [
+                {"role": "assistant" if m.agent == agent.name else "user",
+                 "content": m.content, **({} if m.agent == agent.name else {"name": m.agent})}
+                for m in history]
+            try:
+                done = yield from self._call(agent.model, messages, agent.name, round_no)
+                return Message(agent.name, done.text, round_no, model=done.profile,
+                               usage=done.usage)
+            except ContextOverflow as e:
+                if self.team.context != "trim" or len(history) <= 2:
+                    raise ContextOverflow(f"{agent.name}: {e} ({len(history)} messages, "
+                                          f"{sum(len(m.content) for m in history)} characters); "
+                                          "set `context: trim` to drop the oldest turns",
+                                          e.profile) from None
+                history = history[:1] + history[2:]
+                yield from self._emit(Notice(f"{agent.name}: context full; dropped the oldest "
+                                             "message after the task", "warning"))
+
+    def _call(self, profile: str, messages: list[dict], who: str,
+              round_no: int | None) -> Generator[Event, None, Completion]:
+        """Stream a completion, relaying deltas (when ``round_no``) and retries as events."""
+        stream = self.model.stream(profile, messages)
+        if round_no is not None:
+            yield from self._emit(MessageStarted(round_no, who, profile))
+            self._partial = (round_no, who, [])
+        try:
+            while True:
+                try:
+                    chunk = next(stream)
+                except StopIteration as stop:
+                    done: Completion = stop.value
+                    break
+                if isinstance(chunk, Delta) and round_no is not None:
+                    self._partial[2].append(chunk.text)
+                    yield from self._emit(MessageDelta(round_no, who, chunk.text))
+                elif isinstance(chunk, RetryNote):
+                    yield from self._emit(Retry(chunk.model, chunk.error, chunk.wait_s,
+                                                chunk.attempt))
+                elif isinstance(chunk, Cut) and round_no is not None:
+                    self._partial = None
+                    yield from self._emit(MessageDone(round_no, who, chunk.partial, {},
+                                                      profile, incomplete=True))
+                    yield from self._emit(MessageStarted(round_no, who, profile))
+                    self._partial = (round_no, who, [])
+        finally:
+            stream.close()
+        self._partial = None
+        self._account(who, done)
+        return done
+
+    def _account(self, who: str, done: Completion) -> None:
+        self.usage_agents.setdefault(who, Usage()).add(done.usage)
+        model = getattr(getattr(self.model, "profiles", {}).get(done.profile), "model",
+                        done.profile)
+        self.usage_models.setdefault(model, Usage()).add(done.usage)
+
+    def _ask_to_continue(self) -> Message | None:
+        """With a person on `terminate`/`always`: end here, or their reply goes on."""
+        proxy = next((a for a in self.team.agents if a.kind == "user_proxy"
+                      and self._human_mode(a) in ("terminate", "always")), None)
+        if proxy is None or self.human is None:
+            return None
+        answer = self._ask(f"{proxy.name} (you): the chat would end here. Enter to end it, or "
+                           "type a reply to go on")
+        if not answer.strip() or answer.strip().lower() in EXIT_WORDS:
+            return None
+        return Message(proxy.name, answer, self.rounds + 1)
+
+    # -- bookkeeping --------------------------------------------------------------------
+    def _add(self, message: Message) -> Iterator[Event]:
+        self.history.append(message)
+        self.rounds = message.round
+        yield from self._emit(MessageDone(message.round, message.agent, message.content,
+                                          message.usage.to_dict() if message.usage.calls else {},
+                                          message.model, message.kind))
+
+    def _flush_partial(self) -> Iterator[Event]:
+        if self._partial and self._partial[2]:
+            round_no, who, parts = self._partial
+            yield from self._emit(MessageDone(round_no, who, "".join(parts), {}, None,
+                                              incomplete=True))
+        self._partial = None
+
+    def _emit(self, event: Event) -> Iterator[Event]:
+        if self.transcript:
+            self.transcript.write(event)
+        yield event
+
+
+def drive(events: Generator[Event, None, None], on_event: Callable[[Event], None]) -> RunEnded:
+    """Feed every event to ``on_event``; Ctrl-C anywhere ends the run in order."""
+    ended = None
+    try:
+        for ev in events:
+            on_event(ev)
+            ended = ev if isinstance(ev, RunEnded) else ended
+    except KeyboardInterrupt:
+        try:
+            ev = events.throw(KeyboardInterrupt)
+            while True:
+                on_event(ev)
+                ended = ev if isinstance(ev, RunEnded) else ended
+                ev = next(events)
+        except StopIteration:
+            pass
+    assert ended is not None
+    return ended

@@ -1,0 +1,141 @@
+"""The ``agentteam`` command: the only place that prints errors and exits.
+
+Exit codes (spec §2): 0 keyword, 3 max_round/budget, 1 model/execution/runtime
+failure, 2 bad usage or team file, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import AgentTeamError, ConfigError, redact
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Run teams of LLM agents defined in YAML.")
+sandbox_app = typer.Typer(no_args_is_help=True, help="Build and check the code sandbox image.")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+def _fail(e: AgentTeamError, as_json: bool = False) -> None:
+    """Print a user error (one line per problem, no traceback) and exit with its code."""
+    if as_json:
+        print(json.dumps({"type": "error", "error": str(e), "exit_code": e.exit_code}))
+    lines = [str(p) for p in getattr(e, "problems", [])] or [str(e)]
+    for line in lines:
+        print(redact(f"error: {line}" if not line.startswith("error") else line),
+              file=sys.stderr)
+    raise typer.Exit(e.exit_code)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+@app.command()
+def validate(files: List[Path] = typer.Argument(..., help="Team files to check.")) -> None:
+    """Validate team files without calling any model."""
+    from .config import load_team
+    bad = 0
+    for f in files:
+        try:
+            team = load_team(f)
+            print(f"ok: {f} ({team.name}, {len(team.agents)} agents)")
+        except ConfigError as e:
+            bad += 1
+            for line in [str(p) for p in e.problems] or [str(e)]:
+                print(f"error: {line}", file=sys.stderr)
+    raise typer.Exit(2 if bad else 0)
+
+
+@app.command()
+def run(
+    team_file: Optional[Path] = typer.Argument(None, help="The team file (YAML)."),
+    task: Optional[str] = typer.Option(None, "--task", help="Replace the team's task."),
+    model: Optional[str] = typer.Option(None, "--model", help="Use this model for every profile."),
+    max_round: Optional[int] = typer.Option(None, "--max-round", help="Cap on messages."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="docker | local | none"),
+    human: Optional[str] = typer.Option(None, "--human", help="always | terminate | never"),
+    transcript: Optional[Path] = typer.Option(None, "--transcript", help="Transcript path."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a transcript."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON event per line on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only the end of the run."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Ignore the completion cache."),
+) -> None:
+    """Run a team on its task, streaming every message live."""
+    from .runner import RunRequest
+    for name, value, allowed in (("--executor", executor, ("docker", "local", "none")),
+                                 ("--human", human, ("always", "terminate", "never"))):
+        if value is not None and value not in allowed:
+            _fail(ConfigError(f"{name} {value!r}: expected one of {', '.join(allowed)}"), as_json)
+    req = RunRequest(str(team_file) if team_file else None, task, model, max_round, executor,
+                     human, str(transcript) if transcript else None,
+                     str(resume) if resume else None, no_cache, _interactive())
+    raise typer.Exit(_run(req, as_json, quiet))
+
+
+def _run(req, as_json: bool, quiet: bool) -> int:
+    from .chat import drive
+    from .console import ConsoleHuman, ConsoleView, JsonPrinter
+    from .localmodel import LocalServers
+    from .models import LiteLLMModel, preload
+    from .runner import build_chat, prepare
+    view = JsonPrinter() if as_json else ConsoleView(quiet=quiet)
+    human = ConsoleHuman() if req.interactive else None
+    try:
+        prepared = prepare(req, _ask_executor)
+    except AgentTeamError as e:
+        _fail(e, as_json)
+    preload()   # the LiteLLM import overlaps the sandbox start and the local server start
+    for n in prepared.notices:
+        view(n)
+    with LocalServers(prepared.profiles, on_notice=view) as local:
+        try:
+            local.start()
+        except AgentTeamError as e:
+            prepared.transcript.close()
+            if prepared.executor:
+                prepared.executor.close()
+            _fail(e, as_json)
+        chat = build_chat(prepared, LiteLLMModel(prepared.profiles), req, human)
+        ended = drive(chat.run(), view)
+    return ended.exit_code
+
+
+def _ask_executor(problem: str) -> str:
+    from rich.console import Console
+    from rich.text import Text
+    err = Console(stderr=True, highlight=False)
+    err.print(Text(f"{problem}", style="yellow"))
+    for _ in range(5):
+        err.print(Text("Run code blocks [l]ocally on this machine, [s]kip code execution, "
+                       "or [q]uit?", style="bold"))
+        try:
+            answer = input("> ").strip().lower()
+        except EOFError:
+            return "stop"
+        if answer in ("l", "local"):
+            return "local"
+        if answer in ("s", "skip", "none"):
+            return "none"
+        if answer in ("q", "quit", "stop", "exit"):
+            return "stop"
+        err.print(Text(f"`{answer}` is not an option; type l, s or q.", style="red"))
+    return "stop"
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

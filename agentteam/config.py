@@ -1,0 +1,364 @@
+"""The team file: pydantic models (``extra="forbid"``) and ``load_team``.
+
+``load_team`` reports every problem of a file at once, each with file:line:column,
+the key path, what was expected and a "did you mean" where one fits.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import yamlsafe
+from .errors import ConfigError, Problem
+
+NAME_RE = r"^[a-z0-9][a-z0-9-]*$"
+AGENT_RE = r"^[A-Za-z0-9_-]+$"
+VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Strings that look like a real provider key pasted in place of a ${VAR} reference.
+LITERAL_KEY_RE = re.compile(r"^(sk-|sk_|AIza|xai-|gsk_|hf_|AKIA|ghp_)[A-Za-z0-9_\-]{8,}|^[A-Fa-f0-9]{32}$")
+KEYLESS = {"NULL", "EMPTY", "NONE", "", "NOKEY", "NO-KEY", "LOCAL"}
+
+DEFAULT_CODER = (
+    "Coder. You are a skilled Python engineer. Solve the task step by step. When code is "
+    "needed, write one complete ```python (or ```sh) block that can run as it is and prints "
+    "what it finds; files go in the current directory. Fix your code when the results show "
+    "an error. Reply TERMINATE when the task is done.")
+DEFAULT_ASSISTANT = (
+    "You are a helpful assistant in a group chat. Be brief and concrete. Reply TERMINATE when "
+    "the task is done.")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ModelProfile(_Strict):
+    """A named model: any LiteLLM model id plus connection settings."""
+
+    model: Optional[str] = None
+    config_list: Optional[str] = None          # AutoGen OAI_CONFIG_LIST: env var or file
+    filter_models: Optional[list[str]] = None  # keep only these config_list models
+    api_base: Optional[str] = None
+    api_key: Optional[str] = None
+    api_version: Optional[str] = None
+    temperature: Optional[float] = Field(None, ge=0, le=2)
+    max_tokens: Optional[int] = Field(None, gt=0)
+    timeout: float = Field(120.0, gt=0)
+    first_token_timeout: Optional[float] = Field(None, gt=0)
+    num_retries: int = Field(3, ge=0, le=20)
+    max_retry_wait: float = Field(60.0, ge=0)
+    fallbacks: list[str] = Field(default_factory=list)
+    # Common LiteLLM parameters, passed through as they are.
+    top_p: Optional[float] = None
+    seed: Optional[int] = None
+    stop: Optional[list[str]] = None
+    presence_penalty: Optional[float] = None
+    frequency_penalty: Optional[float] = None
+    reasoning_effort: Optional[str] = None
+    extra_headers: Optional[dict[str, str]] = None
+    custom_llm_provider: Optional[str] = None
+    extra: dict[str, Any] = Field(default_factory=dict)  # any other LiteLLM parameter
+
+
+class Termination(_Strict):
+    keyword: str = "TERMINATE"
+    match: Literal["suffix", "substring", "exact"] = "suffix"
+
+
+class SpeakerSelection(_Strict):
+    method: Literal["auto", "round_robin", "random", "manual"] = "auto"
+    model: Optional[str] = None
+    allow_repeat: bool = False
+    seed: Optional[int] = None        # for `random`
+    recent_messages: int = Field(3, ge=1, le=50)     # context the auto selector sees
+    max_chars_per_message: int = Field(400, ge=50)
+
+
+class CodeExecution(_Strict):
+    executor: Literal["docker", "local", "none"] = "docker"
+    image: str = "agentteam-sandbox:latest"
+    work_dir: str = "groupchat"
+    timeout: float = Field(60, gt=0)
+    network: Literal["none", "bridge"] = "none"
+    last_n_messages: int = Field(3, ge=1)
+    memory: str = "1g"
+    cpus: float = Field(1.0, gt=0)
+    pids_limit: int = Field(256, ge=16)
+    tmpfs_size: str = "256m"
+    output_limit: int = Field(20_000, ge=100)    # characters kept per block
+    user: str = "1000:1000"
+
+
+class Cache(_Strict):
+    seed: int = 0
+    dir: Optional[str] = None
+
+
+class Budget(_Strict):
+    tokens: Optional[int] = Field(None, gt=0)
+    cost: Optional[float] = Field(None, gt=0)
+    seconds: Optional[float] = Field(None, gt=0)
+
+
+class AgentSpec(_Strict):
+    name: str = Field(pattern=AGENT_RE)
+    kind: Literal["assistant", "user_proxy"] = "assistant"
+    description: Optional[str] = None
+    system_message: Optional[str] = None
+    model: str = "default"
+    human_input: Optional[Literal["always", "terminate", "never"]] = None
+    execute_code: Optional[bool] = None
+
+
+class TeamSpec(_Strict):
+    name: str = Field(pattern=NAME_RE)
+    description: Optional[str] = None
+    task: str = Field(min_length=1)
+    models: dict[str, ModelProfile] = Field(default_factory=dict)
+    max_round: int = Field(20, ge=1, le=100_000)
+    termination: Termination = Field(default_factory=Termination)
+    speaker_selection: SpeakerSelection = Field(default_factory=SpeakerSelection)
+    transitions: Optional[dict[str, list[str]]] = None
+    code_execution: CodeExecution = Field(default_factory=CodeExecution)
+    cache: Optional[Cache] = None
+    budget: Budget = Field(default_factory=Budget)
+    context: Literal["error", "trim"] = "error"   # on context overflow: stop, or drop old turns
+    agents: list[AgentSpec] = Field(min_length=1)
+
+    # Where the file came from; set by load_team, not part of the YAML.
+    source: Optional[str] = Field(None, exclude=True)
+
+    @field_validator("termination", mode="before")
+    @classmethod
+    def _termination_short(cls, v: Any) -> Any:
+        return {"keyword": v} if isinstance(v, str) else v
+
+    @field_validator("speaker_selection", mode="before")
+    @classmethod
+    def _selection_short(cls, v: Any) -> Any:
+        return {"method": v} if isinstance(v, str) else v
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _cache_short(cls, v: Any) -> Any:
+        if v is True:
+            return {}
+        if v is False:
+            return None
+        return v
+
+    # -- derived views --------------------------------------------------------
+    def agent(self, name: str) -> AgentSpec:
+        return next(a for a in self.agents if a.name == name)
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.source).resolve().parent if self.source else Path.cwd()
+
+    @property
+    def work_dir(self) -> Path:
+        return (self.base_dir / self.code_execution.work_dir).resolve()
+
+
+def system_message(agent: AgentSpec) -> str:
+    """The agent's system message, or a sensible default for its role."""
+    if agent.system_message:
+        return agent.system_message
+    if agent.kind == "user_proxy":
+        return "A human admin."
+    return DEFAULT_CODER if "coder" in agent.name.lower() else DEFAULT_ASSISTANT
+
+
+def human_input(agent: AgentSpec) -> str:
+    return agent.human_input or "never"
+
+
+def executes_code(agent: AgentSpec) -> bool:
+    return agent.kind == "user_proxy" and (agent.execute_code is not False)
+
+
+# -- loading -------------------------------------------------------------------
+
+def load_team(path: str | Path, env: dict[str, str] | None = None) -> TeamSpec:
+    """Read, validate and cross-check a team file; raise ConfigError listing every problem."""
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such file; check the path "
+                          "(example teams live in teams/)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{file}: is a directory; give a team .yaml file") from None
+    except OSError as e:
+        raise ConfigError(f"{file}: cannot read: {e.strerror}") from None
+    return parse_team(yamlsafe.decode(raw, file), file, env)
+
+
+def parse_team(text: str, file: str = "<team>", env: dict[str, str] | None = None) -> TeamSpec:
+    """Validate team-file text; ``file`` is used in messages and to place the work dir."""
+    data, positions, problems = yamlsafe.load(text, file)
+    if not isinstance(data, dict):
+        problem = Problem(file, 1, 1, "", "a team file is a mapping of keys "
+                                          "(name:, task:, agents:, ...)")
+        raise ConfigError(str(problem), [problem])
+    team = None
+    try:
+        team = TeamSpec.model_validate(data)
+    except ValidationError as e:
+        problems += [_from_pydantic(err, data, positions, file) for err in e.errors()]
+    problems += _cross_check(data, positions, file, env if env is not None else os.environ)
+    if problems:
+        problems.sort(key=lambda p: (p.line or 0, p.column or 0))
+        raise ConfigError("\n".join(map(str, problems)), problems)
+    assert team is not None
+    team.source = file
+    return team
+
+
+_MODELS = {"": TeamSpec, "models": ModelProfile, "termination": Termination,
+           "speaker_selection": SpeakerSelection, "code_execution": CodeExecution,
+           "cache": Cache, "budget": Budget, "agents": AgentSpec}
+
+
+def _model_for(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model whose field list applies at ``loc`` (for did-you-mean)."""
+    if len(loc) == 1:
+        return TeamSpec
+    head = loc[0]
+    if head in ("models", "agents") and len(loc) == 3:
+        return _MODELS[head]
+    if head in _MODELS and len(loc) == 2:
+        return _MODELS[head]
+    return None
+
+
+def _from_pydantic(err: dict, data: dict, positions: dict, file: str) -> Problem:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    line, col = yamlsafe.position(positions, loc)
+    path = yamlsafe.format_path(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        model = _model_for(loc)
+        fields = sorted(model.model_fields) if model else []
+        fields = [f for f in fields if f != "source"]
+        hint = _did_you_mean(str(loc[-1]), fields)
+        msg = f"unknown key `{loc[-1]}`{hint}"
+        if not hint and fields:
+            msg += f"; allowed: {', '.join(fields)}"
+        return Problem(file, line, col, path, msg)
+    if kind == "missing":
+        return Problem(file, line, col, path, f"required key `{loc[-1]}` is missing")
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        got = str(err.get("input"))
+        options = re.findall(r"'([^']*)'", expected)
+        return Problem(file, line, col, path,
+                       f"`{got}` is not one of {expected}{_did_you_mean(got, options)}")
+    if kind == "string_pattern_mismatch":
+        what = "letters, digits, _ and -" if "A-Z" in err["ctx"]["pattern"] \
+            else "lowercase letters, digits and -"
+        return Problem(file, line, col, path, f"{err['input']!r} may only use {what}")
+    got = err.get("input")
+    shown = type(got).__name__ if isinstance(got, (dict, list)) else repr(got)
+    return Problem(file, line, col, path, f"{err['msg'].lower()} (got {shown})")
+
+
+def _did_you_mean(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not close:
+        close = [o for o in options if o.lower() == word.lower()]
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def _cross_check(data: dict, positions: dict, file: str, env) -> list[Problem]:
+    """Checks across keys: names that must exist, unique agents, ${VAR} and literal keys."""
+    out: list[Problem] = []
+
+    def add(loc: tuple, msg: str) -> None:
+        line, col = yamlsafe.position(positions, loc)
+        out.append(Problem(file, line, col, yamlsafe.format_path(loc), msg))
+
+    models = data.get("models") if isinstance(data.get("models"), dict) else {}
+    agents = [a for a in data.get("agents") or [] if isinstance(a, dict)] \
+        if isinstance(data.get("agents"), list) else []
+    profile_names = list(models)
+    agent_names = [a.get("name") for a in agents if isinstance(a.get("name"), str)]
+
+    def check_profile_ref(loc: tuple, name: Any) -> None:
+        if not isinstance(name, str):
+            return
+        if not models and name == "default":
+            return  # no models: section; the default model is resolved at run time
+        if name not in models:
+            add(loc, f"unknown model profile `{name}`{_did_you_mean(name, profile_names)}"
+                + ("" if profile_names else "; define it under `models:`")
+                + (f" (profiles: {', '.join(profile_names)})" if profile_names else ""))
+
+    for i, a in enumerate(data.get("agents") or [] if isinstance(data.get("agents"), list) else []):
+        if isinstance(a, dict):
+            check_profile_ref(("agents", i, "model"), a.get("model", "default"))
+            if a.get("kind", "assistant") != "user_proxy":
+                for key in ("human_input", "execute_code"):
+                    if key in a:
+                        add(("agents", i, key), f"`{key}` applies only to agents with "
+                            "`kind: user_proxy`")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(agent_names):
+        if name in seen:
+            add(("agents", i, "name"), f"agent name `{name}` is used twice (also agents"
+                f"[{seen[name]}]); names must be unique")
+        seen.setdefault(name, i)
+
+    sel = data.get("speaker_selection")
+    if isinstance(sel, dict) and "model" in sel:
+        check_profile_ref(("speaker_selection", "model"), sel["model"])
+
+    for pname, prof in models.items():
+        if not isinstance(prof, dict):
+            continue
+        if "model" not in prof and "config_list" not in prof:
+            add(("models", pname), "a profile needs `model:` (a LiteLLM model id) or "
+                "`config_list:`")
+        for j, fb in enumerate(prof.get("fallbacks") or [] if isinstance(prof.get("fallbacks"), list) else []):
+            check_profile_ref(("models", pname, "fallbacks", j), fb)
+            if fb == pname:
+                add(("models", pname, "fallbacks", j), "a profile cannot fall back to itself")
+        for key, value in prof.items():
+            _check_secret_value(("models", pname, key), key, value, env, add)
+
+    trans = data.get("transitions")
+    if isinstance(trans, dict):
+        for src, dsts in trans.items():
+            if src not in agent_names:
+                add(("transitions", src), f"unknown agent `{src}`"
+                    f"{_did_you_mean(src, agent_names)}")
+            for j, dst in enumerate(dsts if isinstance(dsts, list) else []):
+                if isinstance(dst, str) and dst not in agent_names:
+                    add(("transitions", src, j), f"unknown agent `{dst}`"
+                        f"{_did_you_mean(dst, agent_names)}")
+    return out
+
+
+def _check_secret_value(loc, key, value, env, add) -> None:
+    if not isinstance(value, str):
+        return
+    for var in VAR_RE.findall(value):
+        if var not in env:
+            add(loc, f"environment variable ${{{var}}} is not set; export it or remove "
+                "the reference")
+    if key == "api_key" and not VAR_RE.search(value) and value.strip().upper() not in KEYLESS:
+        if LITERAL_KEY_RE.search(value.strip()) or len(value.strip()) >= 20:
+            add(loc, "api_key looks like a literal key; never put keys in a team file — "
+                "write `api_key: ${OPENAI_API_KEY}` (or another variable) instead")
+
+
+def expand_vars(value: str, env=None) -> str:
+    """Replace ${VAR} references with their values from the environment."""
+    env = os.environ if env is None else env
+    return VAR_RE.sub(lambda m: env.get(m.group(1), ""), value)

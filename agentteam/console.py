@@ -1,0 +1,225 @@
+"""The terminal view of a run: the only module that imports Rich.
+
+Replies stream token by token under a coloured header; code lines are
+highlighted as they complete; model text is always ``Text``, never markup.
+``JsonPrinter`` is the ``--json`` subscriber of the same event stream.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from .events import (CodeRan, Event, MessageDelta, MessageDone, MessageStarted, Notice, Retry,
+                     RunEnded, RunStarted, SpeakerSelected, to_dict)
+
+PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan",
+           "bright_magenta", "bright_green", "bright_yellow"]
+
+REASONS = {"keyword": "ended by the termination keyword",
+           "max_round": "ended by max_round without the termination keyword",
+           "budget": "ended by a budget (tokens, cost or time)",
+           "error": "stopped by an error",
+           "interrupted": "interrupted",
+           "human": "ended by the person"}
+
+
+class _CodeStream:
+    """Turns streamed text into prose (as it comes) and highlighted code (line by line)."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.buf = ""
+        self.line_open = False   # part of the current line was already printed as prose
+        self.lang: str | None = None
+
+    def feed(self, text: str) -> None:
+        self.buf += text
+        while "\n" in self.buf:
+            line, self.buf = self.buf.split("\n", 1)
+            self._line(line)
+        if self.buf and self.lang is None and (self.line_open or not self._maybe_fence(self.buf)):
+            self.console.print(Text(self.buf), end="")
+            self.line_open, self.buf = True, ""
+
+    def end(self) -> None:
+        if self.buf:
+            self._line(self.buf)
+            self.buf = ""
+        elif self.line_open:
+            self.console.print()
+        self.line_open, self.lang = False, None
+
+    @staticmethod
+    def _maybe_fence(partial: str) -> bool:
+        s = partial.lstrip()
+        return s.startswith("```") or "```".startswith(s)
+
+    def _line(self, line: str) -> None:
+        if self.line_open:
+            self.console.print(Text(line))
+            self.line_open = False
+            return
+        fence = line.strip().startswith("```")
+        if fence:
+            self.lang = None if self.lang is not None else (line.strip()[3:].strip() or "text")
+            self.console.print(Text(line, style="dim"))
+        elif self.lang is not None:
+            lang = {"py": "python", "sh": "bash", "shell": "bash"}.get(self.lang, self.lang)
+            try:
+                text = Syntax(line, lang, theme="monokai").highlight(line)
+                text.rstrip()
+            except Exception:  # an unknown lexer name: show the line plain
+                text = Text(line)
+            self.console.print(text)
+        else:
+            self.console.print(Text(line))
+
+
+class ConsoleView:
+    """Renders events for a person. ``quiet`` shows only the end of the run."""
+
+    def __init__(self, console: Console | None = None, err: Console | None = None,
+                 quiet: bool = False):
+        self.console = console or Console(highlight=False)
+        self.err = err or Console(stderr=True, highlight=False)
+        self.quiet = quiet
+        self.colors: dict[str, str] = {}
+        self.stream: _CodeStream | None = None
+
+    def color(self, agent: str) -> str:
+        if agent not in self.colors:
+            self.colors[agent] = PALETTE[len(self.colors) % len(PALETTE)]
+        return self.colors[agent]
+
+    def __call__(self, ev: Event) -> None:
+        handler = getattr(self, "_" + ev.type, None)
+        if handler and (not self.quiet or ev.type in ("run_ended", "notice")):
+            handler(ev)
+
+    def _header(self, agent: str, round_no: int, note: str = "") -> None:
+        title = Text.assemble((f" {agent} ", f"bold {self.color(agent)}"),
+                              (f"round {round_no}{note} ", "dim"))
+        self.console.rule(title, align="left", style=self.color(agent))
+
+    def _run_started(self, ev: RunStarted) -> None:
+        for a in ev.agents:
+            self.color(a)
+        what = "resuming" if ev.resumed_at is not None else "running"
+        self.console.print(Text.assemble((f"{what} ", "dim"), (ev.team, "bold"),
+                                         (f" · agents: {', '.join(ev.agents)}", "dim")))
+
+    def _message_start(self, ev: MessageStarted) -> None:
+        self._header(ev.agent, ev.round)
+        self.stream = _CodeStream(self.console)
+
+    def _message_delta(self, ev: MessageDelta) -> None:
+        if self.stream is None:
+            self._message_start(MessageStarted(ev.round, ev.agent))
+        self.stream.feed(ev.text)
+
+    def _message(self, ev: MessageDone) -> None:
+        if self.stream is not None:      # it was streamed: just close it
+            self.stream.end()
+            self.stream = None
+            if ev.incomplete:
+                self.console.print(Text("[reply broke off here; kept as incomplete]",
+                                        style="yellow"))
+            return
+        if ev.kind == "code_result":
+            return      # shown as code_result events already
+        self._header(ev.agent, ev.round, " · task" if ev.round == 0 else "")
+        stream = _CodeStream(self.console)
+        stream.feed(ev.content)
+        stream.end()
+
+    def _code_result(self, ev: CodeRan) -> None:
+        ok = ev.exit_code == 0
+        self._header(ev.agent, ev.round, " · code result")
+        status = Text.assemble(("exit ", "dim"), (str(ev.exit_code), "green" if ok else "red"),
+                               (f" · {ev.language} · {ev.duration_s:.2f}s", "dim"))
+        if ev.timed_out:
+            status.append(" · killed at the time limit", "red")
+        self.console.print(status)
+        if ev.output.strip():
+            self.console.print(Text(ev.output.rstrip()))
+
+    def _speaker_selected(self, ev: SpeakerSelected) -> None:
+        self.console.print(Text(f"→ {ev.agent} ({ev.method}: {ev.reason})", style="dim"))
+
+    def _retry(self, ev: Retry) -> None:
+        wait = f"retrying in {ev.wait_s:.1f}s" if ev.wait_s else "moving on"
+        self.err.print(Text(f"⟳ {ev.model}: {ev.error} — {wait}", style="yellow"))
+
+    def _notice(self, ev: Notice) -> None:
+        self.err.print(Text(ev.text, style="yellow" if ev.level == "warning" else "dim"))
+
+    def _run_ended(self, ev: RunEnded) -> None:
+        if self.stream is not None:
+            self.stream.end()
+            self.stream = None
+        style = "green" if ev.exit_code == 0 else ("yellow" if ev.exit_code == 3 else "red")
+        self.console.print()
+        self.console.print(Text.assemble((REASONS.get(ev.reason, ev.reason), f"bold {style}"),
+                                         (f" · {ev.rounds} rounds", "dim")))
+        if ev.error:
+            self.err.print(Text(f"error: {ev.error}", style="red"))
+        if not self.quiet:
+            self.console.print(usage_table(ev.usage))
+        if ev.transcript:
+            self.console.print(Text(f"transcript: {ev.transcript}", style="dim"))
+
+
+def usage_table(usage: dict) -> Table:
+    """Tokens, cost and time per agent and per model."""
+    table = Table(title=None, show_edge=False, pad_edge=False, box=None)
+    for col in ("", "calls", "prompt", "completion", "cost $", "model time"):
+        table.add_column(col, justify="left" if not col else "right")
+
+    def row(label: str, u: dict, style: str = "") -> None:
+        cost = "—" if u.get("cost") is None else f"{u['cost']:.4f}"
+        table.add_row(Text(label, style=style), str(u.get("calls", 0)),
+                      str(u.get("prompt_tokens", 0)), str(u.get("completion_tokens", 0)),
+                      cost, f"{u.get('seconds', 0):.1f}s")
+
+    for name, u in (usage.get("agents") or {}).items():
+        row(name, u)
+    for name, u in (usage.get("models") or {}).items():
+        row(f"model {name}", u, "dim")
+    if usage.get("total"):
+        row("total", usage["total"], "bold")
+    return table
+
+
+class JsonPrinter:
+    """``--json``: one JSON object per line on stdout (deltas left out)."""
+
+    SKIP = ("message_delta", "message_start")
+
+    def __init__(self, out=None):
+        self.out = out or sys.stdout
+
+    def __call__(self, ev: Event) -> None:
+        if ev.type in self.SKIP:
+            return
+        self.out.write(json.dumps(to_dict(ev), ensure_ascii=False) + "\n")
+        self.out.flush()
+
+
+class ConsoleHuman:
+    """Asks the person on the terminal (stderr for the prompt, so --json stays clean)."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True, highlight=False)
+
+    def ask(self, prompt: str) -> str | None:
+        self.console.print(Text(prompt, style="bold"))
+        try:
+            return input("> ")
+        except EOFError:
+            return None

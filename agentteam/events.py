@@ -1,0 +1,114 @@
+"""What a run reports, as small dataclasses with a ``type``; the run loop yields them.
+
+The terminal view and ``--json`` are two subscribers of the same stream, and
+the transcript stores the same objects (all but deltas) as JSON lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Union
+
+
+@dataclass
+class RunStarted:
+    team: str
+    task: str
+    agents: list[str]
+    transcript: str
+    team_file: str = ""
+    resumed_at: int | None = None
+    type: str = "run_started"
+
+
+@dataclass
+class MessageStarted:
+    """An agent begins to speak; deltas follow."""
+
+    round: int
+    agent: str
+    model: str | None = None
+    type: str = "message_start"
+
+
+@dataclass
+class MessageDelta:
+    round: int
+    agent: str
+    text: str
+    type: str = "message_delta"
+
+
+@dataclass
+class MessageDone:
+    round: int
+    agent: str
+    content: str
+    usage: dict = field(default_factory=dict)
+    model: str | None = None
+    kind: str = "text"
+    incomplete: bool = False
+    type: str = "message"
+
+
+@dataclass
+class SpeakerSelected:
+    round: int
+    agent: str
+    method: str
+    reason: str
+    type: str = "speaker_selected"
+
+
+@dataclass
+class CodeRan:
+    round: int
+    agent: str
+    language: str
+    exit_code: int
+    output: str
+    duration_s: float
+    timed_out: bool = False
+    source_round: int | None = None
+    type: str = "code_result"
+
+
+@dataclass
+class Retry:
+    model: str
+    error: str
+    wait_s: float
+    attempt: int
+    type: str = "retry"
+
+
+@dataclass
+class Notice:
+    """Something the person should know that is not a message (a warning, a choice made)."""
+
+    text: str
+    level: str = "info"   # info | warning
+    type: str = "notice"
+
+
+@dataclass
+class RunEnded:
+    reason: str      # keyword | max_round | budget | error | interrupted | human (typed exit)
+    rounds: int
+    usage: dict = field(default_factory=dict)
+    transcript: str = ""
+    error: str | None = None
+    exit_code: int = 0
+    type: str = "run_ended"
+
+
+Event = Union[RunStarted, MessageStarted, MessageDelta, MessageDone, SpeakerSelected, CodeRan,
+              Retry, Notice, RunEnded]
+
+EXIT_CODES = {"keyword": 0, "human": 0, "max_round": 3, "budget": 3, "error": 1, "interrupted": 130}
+
+
+def to_dict(event: Any) -> dict:
+    """The JSON form of an event; ``type`` first."""
+    d = asdict(event)
+    return {"type": d.pop("type"), **d}

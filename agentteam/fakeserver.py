@@ -1,0 +1,314 @@
+"""A scripted OpenAI-compatible HTTP server on 127.0.0.1, for tests and benchmarks.
+
+It speaks the wire format real servers speak (``/v1/chat/completions`` with and
+without SSE streaming, ``/v1/models``, Azure's ``/openai/deployments/<d>/...``
+and Ollama's ``/api/chat``), records every request, and can inject the faults
+that real providers produce: 429 with ``Retry-After``, 5xx, 401, 404 for an
+unknown model, a context-length 400, a hang, a stream cut mid-reply and
+malformed SSE.
+
+Replies come from a *responder*: a function from the request body to text.
+``by_system_prefix`` builds one that answers each agent from its own queue,
+recognising the agent by the start of its system message.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+Responder = Callable[[dict], str]
+
+FAULTS = ("429", "500", "503", "401", "404", "context", "hang", "cut", "badjson", "slow")
+
+
+@dataclass
+class Fault:
+    """One injected failure, used by the next matching request."""
+
+    kind: str
+    retry_after: float | None = None
+    delay: float = 0.0
+
+
+def by_system_prefix(script: dict[str, list[str]], default: str = "OK") -> Responder:
+    """Answer from per-agent queues; the agent is found by its system message's prefix.
+
+    The last reply of a queue repeats once the queue is down to it.
+    """
+    queues = {k: deque(v) for k, v in script.items()}
+    lock = threading.Lock()
+
+    def respond(body: dict) -> str:
+        system = " ".join(
+            m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "system"
+        )
+        # A provider without system support gets it folded into the first user turn.
+        if not system and body.get("messages"):
+            system = str(body["messages"][0].get("content") or "")
+        for key, queue in queues.items():
+            if system.startswith(key):
+                with lock:
+                    if len(queue) > 1:
+                        return queue.popleft()
+                    return queue[0] if queue else default
+        return default
+
+    return respond
+
+
+@dataclass
+class Recorded:
+    """A request as the server received it."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict = field(default_factory=dict)
+
+
+class FakeOpenAIServer:
+    """Threaded fake server; use as a context manager or call start()/stop()."""
+
+    def __init__(self, responder: Responder | None = None, models: list[str] | None = None,
+                 api_key: str | None = None, chunk_delay: float = 0.0):
+        self.responder: Responder = responder or (lambda body: "OK")
+        self.models = models if models is not None else ["fake-model"]
+        self.api_key = api_key
+        self.chunk_delay = chunk_delay
+        self.requests: list[Recorded] = []
+        self.faults: deque[Fault] = deque()
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._stop_hang = threading.Event()
+
+    # -- control ---------------------------------------------------------
+    def fail(self, kind: str, times: int = 1, retry_after: float | None = None,
+             delay: float = 0.0) -> None:
+        """Make the next ``times`` completion requests fail with ``kind``."""
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; one of {FAULTS}")
+        for _ in range(times):
+            self.faults.append(Fault(kind, retry_after, delay))
+
+    @property
+    def url(self) -> str:
+        """Base URL in the OpenAI style, ending in /v1."""
+        assert self._httpd is not None
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None
+        return self._httpd.server_address[1]
+
+    def completions(self) -> list[Recorded]:
+        """The chat-completion requests received so far."""
+        return [r for r in self.requests if "chat" in r.path]
+
+    def start(self) -> "FakeOpenAIServer":
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop_hang.set()
+        if self._httpd:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> "FakeOpenAIServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _next_fault(self) -> Fault | None:
+        with self._lock:
+            return self.faults.popleft() if self.faults else None
+
+
+def _usage(body: dict, text: str) -> dict:
+    prompt_chars = sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
+    prompt = max(1, prompt_chars // 4)
+    completion = max(1, len(text.split()))
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def pieces(text: str) -> list[str]:
+    """Split text into stream deltas of about one word each, keeping whitespace."""
+    out, cur = [], ""
+    for ch in text:
+        cur += ch
+        if ch == " ":
+            out.append(cur)
+            cur = ""
+    if cur:
+        out.append(cur)
+    return out or [""]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeOpenAIServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    # -- helpers -----------------------------------------------------------
+    def _json(self, status: int, obj: dict, headers: dict | None = None) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, code: str | None = None,
+               headers: dict | None = None) -> None:
+        self._json(status, {"error": {"message": message, "type": "invalid_request_error",
+                                      "code": code}}, headers)
+
+    def _authorized(self) -> bool:
+        key = self.fake.api_key
+        if key is None:
+            return True
+        sent = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return sent == key or self.headers.get("api-key") == key
+
+    # -- routes ----------------------------------------------------------------
+    def do_GET(self) -> None:
+        self.fake.requests.append(Recorded(self.path, dict(self.headers)))
+        if not self._authorized():
+            return self._error(401, "Incorrect API key provided.", "invalid_api_key")
+        if self.path.rstrip("/").endswith("/models"):
+            data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]
+            return self._json(200, {"object": "list", "data": data})
+        if self.path.rstrip("/") in ("/api/tags",):
+            return self._json(200, {"models": [{"name": m} for m in self.fake.models]})
+        self._error(404, f"no route {self.path}")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            body = {"_raw": raw.decode("utf-8", "replace")}
+        self.fake.requests.append(Recorded(self.path, dict(self.headers), body))
+        if not self._authorized():
+            return self._error(401, "Incorrect API key provided.", "invalid_api_key")
+        if "chat" not in self.path:
+            return self._error(404, f"no route {self.path}")
+        model = body.get("model", "")
+        if self.fake.models and model and model not in self.fake.models \
+                and "/deployments/" not in self.path:
+            return self._error(404, f"The model `{model}` does not exist.", "model_not_found")
+        fault = self.fake._next_fault()
+        if fault and self._fault(fault):
+            return
+        text = self.fake.responder(body)
+        if self.path.startswith("/api/chat"):
+            return self._ollama(body, text)
+        if body.get("stream"):
+            return self._stream(body, text, cut=bool(fault and fault.kind == "cut"),
+                                bad=bool(fault and fault.kind == "badjson"))
+        self._json(200, {
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+            "model": model or "fake-model",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": text}}],
+            "usage": _usage(body, text)})
+
+    def _fault(self, fault: Fault) -> bool:
+        """Apply a fault; True when the response has been fully handled."""
+        kind = fault.kind
+        if fault.delay:
+            time.sleep(fault.delay)
+        if kind == "429":
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            self._error(429, "Rate limit reached for requests", "rate_limit_exceeded", headers)
+        elif kind in ("500", "503"):
+            self._error(int(kind), "The server had an error while processing your request.")
+        elif kind == "401":
+            self._error(401, "Incorrect API key provided.", "invalid_api_key")
+        elif kind == "404":
+            self._error(404, "The model does not exist.", "model_not_found")
+        elif kind == "context":
+            self._error(400, "This model's maximum context length is 4096 tokens. However, "
+                             "your messages resulted in 9000 tokens.", "context_length_exceeded")
+        elif kind == "hang":
+            self.fake._stop_hang.wait(fault.retry_after or 3600)
+            self.close_connection = True
+        else:  # cut, badjson, slow: handled while streaming
+            if kind == "slow":
+                time.sleep(fault.retry_after or 1.0)
+            return False
+        return True
+
+    def _stream(self, body: dict, text: str, cut: bool, bad: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": body.get("model") or "fake-model"}
+        pieces_ = pieces(text)
+
+        def send(obj: dict) -> None:
+            self.wfile.write(b"data: " + json.dumps(obj).encode() + b"\n\n")
+            self.wfile.flush()
+            if self.fake.chunk_delay:
+                time.sleep(self.fake.chunk_delay)
+
+        try:
+            send({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                       "finish_reason": None}]})
+            for i, piece in enumerate(pieces_):
+                if (cut or bad) and i >= max(1, len(pieces_) // 2):
+                    if bad:
+                        self.wfile.write(b"data: {\"choices\": [{\"delta\": {\"content\": \n\n")
+                        self.wfile.flush()
+                    return  # the connection drops: no finish_reason, no [DONE]
+                send({**base, "choices": [{"index": 0, "delta": {"content": piece},
+                                           "finish_reason": None}]})
+            send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            if (body.get("stream_options") or {}).get("include_usage"):
+                send({**base, "choices": [], "usage": _usage(body, text)})
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _ollama(self, body: dict, text: str) -> None:
+        usage = _usage(body, text)
+        base = {"model": body.get("model"), "created_at": "2026-01-01T00:00:00Z"}
+        if not body.get("stream", True):
+            return self._json(200, {**base, "message": {"role": "assistant", "content": text},
+                                    "done": True, "prompt_eval_count": usage["prompt_tokens"],
+                                    "eval_count": usage["completion_tokens"]})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        for piece in pieces(text):
+            self.wfile.write(json.dumps({**base, "message": {"role": "assistant",
+                                                              "content": piece},
+                                         "done": False}).encode() + b"\n")
+        self.wfile.write(json.dumps({**base, "message": {"role": "assistant", "content": ""},
+                                     "done": True, "prompt_eval_count": usage["prompt_tokens"],
+                                     "eval_count": usage["completion_tokens"]}).encode() + b"\n")
+        self.wfile.flush()

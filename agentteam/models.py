@@ -1,0 +1,288 @@
+"""The model layer: a thin shim over LiteLLM, the only module that imports it.
+
+``LiteLLMModel.stream(profile, messages)`` is a generator: it yields ``Delta``
+(text as it arrives), ``RetryNote`` (before waiting to retry) and ``Cut`` (a
+reply broke off; its partial text) and returns a ``Completion``. It retries
+with backoff honouring ``Retry-After``, moves on to fallback profiles, maps
+every provider error to one of ours, and adapts messages to the provider's
+rules. LiteLLM is imported on first use, with its cost-map download off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Generator, Protocol, Union
+
+from .errors import (AuthError, ContextOverflow, ModelError, ModelNotFound, ModelTimeout,
+                     RateLimited, ServerError, StreamCut, redact)
+from .messages import Usage
+from .profiles import Profile
+
+
+@dataclass
+class Delta:
+    text: str
+
+
+@dataclass
+class RetryNote:
+    model: str
+    error: str
+    wait_s: float
+    attempt: int
+
+
+@dataclass
+class Cut:
+    """A reply broke off after ``partial`` was shown; a retry or an error follows."""
+
+    partial: str
+    error: str
+
+
+@dataclass
+class Completion:
+    text: str
+    profile: str
+    usage: Usage = field(default_factory=Usage)
+
+
+Chunk = Union[Delta, RetryNote, Cut]
+Stream = Generator[Chunk, None, Completion]
+
+
+class ChatModel(Protocol):
+    """What the run loop needs from a model: stream a reply for a profile."""
+
+    def stream(self, profile: str, messages: list[dict]) -> Stream: ...
+
+
+# -- LiteLLM, imported lazily ----------------------------------------------------
+
+_import_lock = threading.Lock()
+_litellm_mod = None
+
+
+def litellm():
+    """Import LiteLLM once, quietly and offline (no cost-map download)."""
+    global _litellm_mod
+    if _litellm_mod is None:
+        with _import_lock:
+            if _litellm_mod is None:
+                os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+                os.environ.setdefault("LITELLM_LOG", "CRITICAL")
+                import litellm as mod
+                mod.suppress_debug_info = True
+                mod.telemetry = False
+                for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
+                    logging.getLogger(name).setLevel(logging.CRITICAL)
+                _litellm_mod = mod
+    return _litellm_mod
+
+
+def preload() -> threading.Thread:
+    """Start importing LiteLLM in the background, so it overlaps other start-up work."""
+    t = threading.Thread(target=litellm, name="litellm-import", daemon=True)
+    t.start()
+    return t
+
+
+# -- provider message rules --------------------------------------------------------
+
+# Providers whose chat API accepts the OpenAI `name` field on messages.
+_NAME_OK = {"openai", "azure"}
+
+
+def adapt(messages: list[dict], profile: Profile) -> list[dict]:
+    """Shape canonical messages (role, content, name) to what the provider accepts.
+
+    OpenAI and Azure get the `name` field. Everyone else gets the speaker's name
+    inside the content, consecutive messages of one role merged, the system
+    message first only, and a user turn first after it.
+    """
+    use_name = profile.provider in _NAME_OK and not profile.params.get("api_base") \
+        or profile.provider == "azure"
+    if use_name:
+        return [dict(m) for m in messages]
+    out: list[dict] = []
+    for m in messages:
+        role, content = m["role"], m.get("content") or ""
+        if m.get("name") and role == "user":
+            content = f"{m['name']}: {content}"
+        if role == "system" and out:
+            role, content = "user", f"[system] {content}"
+        if out and out[-1]["role"] == role and role != "system":
+            out[-1]["content"] += "\n\n" + content
+        else:
+            out.append({"role": role, "content": content})
+    first = 1 if out and out[0]["role"] == "system" else 0
+    if len(out) == first or out[first]["role"] != "user":
+        out.insert(first, {"role": "user", "content": "(the conversation starts)"})
+    return out
+
+
+# -- errors --------------------------------------------------------------------------
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None and getattr(exc, "response", None) is not None:
+        headers = getattr(exc.response, "headers", None)
+    try:
+        value = headers.get("retry-after") if headers is not None else None
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _excerpt(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", "") or exc)
+    for noise in ("litellm.", "OpenAIException - ", "APIConnectionError: ",
+                  "MidStreamFallbackError: ", "BadRequestError: ", "RateLimitError: ",
+                  "AuthenticationError: ", "NotFoundError: ", "ContextWindowExceededError: ",
+                  "InternalServerError: ", "ServiceUnavailableError: ", "Original exception: "):
+        text = text.replace(noise, "")
+    text = " ".join(text.split())
+    return redact(text[:240] + ("…" if len(text) > 240 else ""))
+
+
+def map_error(exc: BaseException, p: Profile) -> ModelError:
+    """Turn a LiteLLM/httpx exception into the most specific agentteam ModelError."""
+    lm = litellm()
+    where = p.endpoint
+    status = getattr(exc, "status_code", None)
+    detail = _excerpt(exc)
+    if "Missing credentials" in str(exc) or "api_key client option must be set" in str(exc):
+        return AuthError(f"no API key for profile `{p.name}` ({p.model}): set "
+                         f"{p.key_var()} or give `api_key: ${{VAR}}` in the profile", p.name)
+    if isinstance(exc, (lm.AuthenticationError, lm.PermissionDeniedError)) or status in (401, 403):
+        return AuthError(f"{status or 401} from {where}: the key in {p.key_var()} was refused "
+                         f"for profile `{p.name}` ({detail})", p.name)
+    if isinstance(exc, lm.ContextWindowExceededError):
+        return ContextOverflow(f"the conversation is too long for `{p.model}` (profile "
+                               f"`{p.name}`): {detail}", p.name)
+    if isinstance(exc, lm.NotFoundError) or status == 404:
+        return ModelNotFound(f"404 from {where}: model `{p.model}` of profile `{p.name}` was "
+                             f"not found ({detail}); `agentteam models` lists what it serves",
+                             p.name)
+    if isinstance(exc, lm.RateLimitError) or status == 429:
+        return RateLimited(f"429 rate limited by {where} ({detail})", p.name, _retry_after(exc))
+    if isinstance(exc, lm.Timeout):
+        return ModelTimeout(f"no answer from {where} within {p.timeout:g}s (profile "
+                            f"`{p.name}`)", p.name, retryable=True)
+    if isinstance(exc, lm.APIConnectionError) and "Expecting" in str(exc):
+        return ServerError(f"malformed response from {where}: {detail}", p.name, retryable=True)
+    if isinstance(exc, lm.APIConnectionError):
+        return ServerError(f"cannot reach {where} for profile `{p.name}` ({detail}); is the "
+                           "server running?", p.name, retryable=True)
+    if isinstance(status, int) and status >= 500:
+        return ServerError(f"{status} from {where} ({detail})", p.name, retryable=True)
+    if isinstance(exc, lm.BadRequestError) or status == 400:
+        return ModelError(f"{status or 400} from {where}: the request was refused "
+                          f"({detail})", p.name)
+    if isinstance(exc, lm.APIError):
+        return ServerError(f"error from {where}: {detail}", p.name, retryable=True)
+    return ServerError(f"{type(exc).__name__} calling {where}: {detail}", p.name,
+                       retryable=True)
+
+
+# -- the shim -------------------------------------------------------------------------
+
+class LiteLLMModel:
+    """Calls any LiteLLM model; retries, falls back and streams."""
+
+    def __init__(self, profiles: dict[str, Profile], sleep=time.sleep):
+        self.profiles = profiles
+        self._sleep = sleep
+
+    def stream(self, profile: str, messages: list[dict]) -> Stream:
+        chain = [profile] + [f for f in self.profiles[profile].fallbacks if f != profile]
+        last: ModelError | None = None
+        for name in chain:
+            p = self.profiles[name]
+            try:
+                return (yield from self._with_retries(p, messages))
+            except ModelError as e:
+                last = e
+                if name != chain[-1]:
+                    yield RetryNote(p.name, f"{e} — trying fallback profile "
+                                            f"`{chain[chain.index(name) + 1]}`", 0.0, 0)
+        assert last is not None
+        raise last
+
+    def _with_retries(self, p: Profile, messages: list[dict]) -> Stream:
+        attempt = 0
+        cut_retried = False
+        while True:
+            try:
+                return (yield from self._call(p, messages))
+            except ModelError as e:
+                partial = getattr(e, "partial", "")
+                if partial:
+                    yield Cut(partial, str(e))
+                if isinstance(e, StreamCut):
+                    if cut_retried:
+                        raise
+                    cut_retried = True
+                    continue
+                if not e.retryable or attempt >= p.num_retries:
+                    raise
+                attempt += 1
+                hint = getattr(e, "retry_after", None)
+                wait = hint if hint is not None else min(2 ** (attempt - 1), 30) * 0.5
+                wait = min(wait, p.max_retry_wait)
+                yield RetryNote(p.name, str(e), wait, attempt)
+                self._sleep(wait)
+
+    def _call(self, p: Profile, messages: list[dict]) -> Stream:
+        lm = litellm()
+        kwargs = dict(p.params)
+        kwargs.update(model=p.model, messages=adapt(messages, p), stream=True, num_retries=0,
+                      timeout=p.first_token_timeout or p.timeout,
+                      stream_options={"include_usage": True}, drop_params=True)
+        start = time.monotonic()
+        parts: list[str] = []
+        usage = None
+        try:
+            stream = lm.completion(**kwargs)
+            for chunk in stream:
+                if chunk.choices:
+                    text = chunk.choices[0].delta.content
+                    if text:
+                        parts.append(text)
+                        yield Delta(text)
+                if getattr(chunk, "usage", None):
+                    usage = chunk.usage
+                if time.monotonic() - start > p.timeout:
+                    raise ModelTimeout(f"reply from {p.endpoint} took longer than "
+                                       f"{p.timeout:g}s (profile `{p.name}`)", p.name,
+                                       retryable=True)
+            finished = getattr(stream, "received_finish_reason", "stop") is not None
+        except ModelError as e:
+            e.partial = "".join(parts)
+            raise
+        except Exception as exc:  # every provider failure is mapped, none escapes raw
+            err = map_error(exc, p)
+            err.partial = "".join(parts)
+            raise err from None
+        text = "".join(parts)
+        if not finished:
+            raise StreamCut(f"the stream from {p.endpoint} broke off after {len(text)} "
+                            f"characters (profile `{p.name}`)", p.name, partial=text)
+        return Completion(text, p.name, self._usage(p, usage, time.monotonic() - start))
+
+    @staticmethod
+    def _usage(p: Profile, usage, seconds: float) -> Usage:
+        prompt = getattr(usage, "prompt_tokens", 0) or 0
+        completion = getattr(usage, "completion_tokens", 0) or 0
+        cost = None
+        try:
+            pc, cc = litellm().cost_per_token(model=p.model, prompt_tokens=prompt,
+                                              completion_tokens=completion)
+            cost = pc + cc
+        except Exception:  # unknown model: LiteLLM has no price for it
+            cost = None
+        return Usage(prompt, completion, cost, 1, seconds)

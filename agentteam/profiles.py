@@ -1,0 +1,204 @@
+"""Turn the team file's model profiles into ready-to-call profiles.
+
+Expands ``${VAR}`` references, maps AutoGen ``OAI_CONFIG_LIST`` entries to LiteLLM
+ids, applies ``--model``, and picks the default model when a team names none.
+No network and no LiteLLM here (``defaults.py`` probes local servers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import VAR_RE, ModelProfile, TeamSpec, expand_vars
+from .errors import ConfigError, register_secret
+
+# The parameters of a profile that go to LiteLLM as they are.
+_PASS = ("api_base", "api_version", "temperature", "max_tokens", "top_p", "seed", "stop",
+         "presence_penalty", "frequency_penalty", "reasoning_effort", "extra_headers",
+         "custom_llm_provider")
+
+# Where a provider's key comes from when the profile does not say (for messages only).
+PROVIDER_KEY_VARS = {"openai": "OPENAI_API_KEY", "azure": "AZURE_API_KEY",
+                     "gemini": "GEMINI_API_KEY", "mistral": "MISTRAL_API_KEY",
+                     "anthropic": "ANTHROPIC_API_KEY"}
+
+
+@dataclass
+class Profile:
+    """A model profile ready to call: a LiteLLM model id and its parameters."""
+
+    name: str
+    model: str
+    params: dict = field(default_factory=dict)
+    fallbacks: list[str] = field(default_factory=list)
+    num_retries: int = 3
+    timeout: float = 120.0
+    first_token_timeout: float | None = None
+    max_retry_wait: float = 60.0
+    key_source: str = ""          # "$OPENAI_API_KEY", "OAI_CONFIG_LIST[0]", ... never the key
+    origin: str = ""              # why this profile exists (for `models` and notices)
+
+    @property
+    def provider(self) -> str:
+        """The LiteLLM provider prefix (`openai`, `azure`, `mistral`, ...)."""
+        if self.params.get("custom_llm_provider"):
+            return self.params["custom_llm_provider"]
+        if "/" in self.model:
+            return self.model.split("/", 1)[0]
+        if self.model.startswith(("gpt-", "o1", "o3", "o4", "chatgpt", "text-")):
+            return "openai"
+        if self.model.startswith("claude"):
+            return "anthropic"
+        if self.model.startswith("gemini"):
+            return "gemini"
+        if self.model.startswith(("mistral", "codestral", "open-mistral")):
+            return "mistral"
+        return "openai" if self.params.get("api_base") else "unknown"
+
+    @property
+    def endpoint(self) -> str:
+        """Where requests go, for people: the base URL or the provider's name."""
+        return self.params.get("api_base") or self.provider
+
+    @property
+    def is_local(self) -> bool:
+        return self.model == "local" or self.model.startswith("local:")
+
+    def key_var(self) -> str:
+        """The name of the variable the key comes from, for error messages."""
+        return self.key_source or f"${PROVIDER_KEY_VARS.get(self.provider, 'API key')}"
+
+
+def resolve(team: TeamSpec, model_override: str | None = None,
+            env: dict[str, str] | None = None) -> dict[str, Profile]:
+    """Every profile of the team as a callable Profile (the default one included)."""
+    env = os.environ if env is None else env
+    out: dict[str, Profile] = {}
+    specs = dict(team.models)
+    if model_override:
+        base = specs.get("default") or ModelProfile(model=model_override)
+        keep = {k: getattr(base, k) for k in ("temperature", "max_tokens", "timeout")}
+        specs = {name: ModelProfile(model=model_override, **keep)
+                 for name in (specs or {"default": None})}
+    for name, spec in specs.items():
+        if spec.config_list:
+            out.update(_from_config_list(name, spec, env, team.base_dir))
+        else:
+            out[name] = _profile(name, spec, env)
+    return out
+
+
+def _profile(name: str, spec: ModelProfile, env, origin: str = "team file") -> Profile:
+    params = {k: getattr(spec, k) for k in _PASS if getattr(spec, k) is not None}
+    params.update(spec.extra)
+    key_source = ""
+    if spec.api_key is not None:
+        refs = VAR_RE.findall(spec.api_key)
+        key_source = ", ".join(f"${r}" for r in refs) if refs else "api_key (placeholder)"
+        params["api_key"] = expand_vars(spec.api_key, env)
+        register_secret(params["api_key"])
+    for key in ("api_base", "api_version"):
+        if isinstance(params.get(key), str):
+            params[key] = expand_vars(params[key], env)
+    if "api_key" not in params and params.get("api_base") and \
+            not env.get(PROVIDER_KEY_VARS.get((spec.model or "").split("/")[0], "OPENAI_API_KEY"), ""):
+        # A keyless local server (`api_key: NULL` is YAML's null): the client still wants one.
+        params["api_key"] = "NULL"
+        key_source = "no key (keyless server)"
+    return Profile(name=name, model=spec.model or "", params=params,
+                   fallbacks=list(spec.fallbacks), num_retries=spec.num_retries,
+                   timeout=spec.timeout, first_token_timeout=spec.first_token_timeout,
+                   max_retry_wait=spec.max_retry_wait, key_source=key_source, origin=origin)
+
+
+def read_config_list(source: str, env, base_dir: Path | None = None) -> tuple[list[dict], str]:
+    """AutoGen's OAI_CONFIG_LIST: the env var's JSON, or the file it (or ``source``) names."""
+    text, where = env.get(source), f"${source}"
+    if text is not None and not text.lstrip().startswith("["):
+        where, text = text, None
+        path = Path(where)
+    else:
+        path = Path(source)
+        if base_dir and not path.is_absolute() and not path.exists():
+            path = base_dir / source
+    if text is None:
+        if not path.exists():
+            raise ConfigError(f"config_list `{source}`: no environment variable or file of that "
+                              "name; export OAI_CONFIG_LIST='[...]' or give a JSON file path")
+        where = str(path)
+        text = path.read_text(encoding="utf-8")
+    try:
+        entries = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{where}:{e.lineno}:{e.colno}: OAI_CONFIG_LIST is not valid JSON: "
+                          f"{e.msg}") from None
+    if not isinstance(entries, list) or not all(isinstance(x, dict) and "model" in x
+                                                 for x in entries):
+        raise ConfigError(f"{where}: OAI_CONFIG_LIST must be a JSON list of objects with "
+                          "at least `model`")
+    return entries, where
+
+
+def map_config_entry(entry: dict) -> dict:
+    """One AutoGen config entry as LiteLLM parameters (model id, api_base, key, version)."""
+    api_type = (entry.get("api_type") or "open_ai").lower()
+    model = entry["model"]
+    base = entry.get("base_url") or entry.get("api_base")
+    prefix = {"azure": "azure", "google": "gemini", "gemini": "gemini", "mistral": "mistral",
+              "anthropic": "anthropic", "ollama": "ollama", "groq": "groq"}.get(api_type, "openai")
+    params: dict = {"model": model if model.startswith(prefix + "/") else f"{prefix}/{model}"}
+    if base:
+        params["api_base"] = base
+    if entry.get("api_key"):
+        params["api_key"] = entry["api_key"]
+    if entry.get("api_version"):
+        params["api_version"] = entry["api_version"]
+    return params
+
+
+def _from_config_list(name: str, spec: ModelProfile, env, base_dir) -> dict[str, Profile]:
+    entries, where = read_config_list(spec.config_list, env, base_dir)
+    if spec.filter_models:
+        entries = [e for e in entries if e["model"] in spec.filter_models]
+    if not entries:
+        raise ConfigError(f"{where}: no entry left for profile `{name}` (check filter_models)")
+    out: dict[str, Profile] = {}
+    names = [name] + [f"{name}#{i}" for i in range(1, len(entries))]
+    for i, (pname, entry) in enumerate(zip(names, entries)):
+        mapped = map_config_entry(entry)
+        key = mapped.pop("api_key", None)
+        register_secret(key)
+        base = _profile(pname, spec, env, origin=f"{where}[{i}]")
+        base.model = mapped.pop("model")
+        base.params.update(mapped)
+        if key:
+            base.params["api_key"] = key
+            base.key_source = f"{where}[{i}].api_key"
+        base.fallbacks = (names[i + 1:] + list(spec.fallbacks)) if i == 0 else []
+        out[pname] = base
+    return out
+
+
+def env_profiles(env=None) -> dict[str, Profile] | None:
+    """The default profile (and its fallbacks) from well-known environment variables."""
+    env = os.environ if env is None else env
+    if env.get("OAI_CONFIG_LIST"):
+        spec = ModelProfile(config_list="OAI_CONFIG_LIST")
+        return _from_config_list("default", spec, env, None)
+    candidates = [
+        ("OPENAI_API_KEY", "gpt-4o-mini", {}),
+        ("AZURE_API_KEY", f"azure/{env.get('AZURE_DEPLOYMENT', 'gpt-4o-mini')}",
+         {"api_base": env.get("AZURE_API_BASE"), "api_version": env.get("AZURE_API_VERSION")}),
+        ("GEMINI_API_KEY", "gemini/gemini-2.0-flash", {}),
+        ("MISTRAL_API_KEY", "mistral/mistral-small-latest", {}),
+    ]
+    for var, model, extra in candidates:
+        if env.get(var) and (var != "AZURE_API_KEY" or env.get("AZURE_API_BASE")):
+            register_secret(env[var])
+            params = {k: v for k, v in extra.items() if v}
+            return {"default": Profile(name="default", model=model, params=params,
+                                       key_source=f"${var}", origin=f"${var} is set")}
+    return None

@@ -1,0 +1,163 @@
+"""Who speaks next: candidates from ``transitions``, then a strategy picks one.
+
+``auto`` only calls the selector model when more than one candidate remains
+and the last message does not address exactly one of them by name; its prompt
+is compact (roles, descriptions, the last few messages, truncated), and the
+answer is parsed leniently, retried once, then a deterministic fallback is used.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+from . import codeblocks
+from .config import AgentSpec, TeamSpec, executes_code, system_message
+from .messages import Message
+
+SELECTOR_MARK = "You pick the next speaker of a group chat."
+
+
+@dataclass
+class Choice:
+    agent: str
+    method: str
+    reason: str
+    needs_model: bool = False   # auto: ask the selector model with ``prompt``
+    prompt: list[dict] | None = None
+
+
+def candidates(team: TeamSpec, last: str | None, exclude: set[str] = frozenset()) -> list[str]:
+    """Agents allowed to speak after ``last``, in team order."""
+    names = [a.name for a in team.agents]
+    allowed = names
+    if team.transitions and last in team.transitions:
+        allowed = [n for n in names if n in team.transitions[last]]
+    if not team.speaker_selection.allow_repeat and last is not None:
+        without = [n for n in allowed if n != last]
+        allowed = without or allowed
+    left = [n for n in allowed if n not in exclude]
+    return left
+
+
+def next_in_order(team: TeamSpec, last: str | None, allowed: list[str]) -> str:
+    """The first allowed agent after ``last`` in team order (wrapping around)."""
+    names = [a.name for a in team.agents]
+    start = names.index(last) + 1 if last in names else 0
+    for i in range(len(names)):
+        n = names[(start + i) % len(names)]
+        if n in allowed:
+            return n
+    return allowed[0]
+
+
+def addressed(text: str, allowed: list[str]) -> list[str]:
+    """Candidates the message names as whole words (e.g. "Critic, please review")."""
+    found = []
+    for name in allowed:
+        if re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", text):
+            found.append(name)
+    return found
+
+
+def parse_name(answer: str, allowed: list[str]) -> str | None:
+    """A valid agent name out of whatever the selector model said."""
+    clean = answer.strip().strip("`*\"'.:[]() \n")
+    for name in allowed:
+        if clean == name or clean.lower() == name.lower():
+            return name
+    hits = [(m.start(), name) for name in allowed
+            for m in re.finditer(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])",
+                                 answer, re.IGNORECASE)]
+    if not hits:
+        return None
+    names = {n for _, n in hits}
+    if len(names) == 1:
+        return names.pop()
+    return min(hits)[1]   # several named: the first mention wins
+
+
+def selector_prompt(team: TeamSpec, history: list[Message], allowed: list[str],
+                    retry: bool = False) -> list[dict]:
+    """The compact prompt for the selector model."""
+    sel = team.speaker_selection
+    roles = []
+    for a in team.agents:
+        if a.name in allowed:
+            role = a.description or _first_sentence(system_message(a))
+            roles.append(f"- {a.name}: {role}")
+    lines = []
+    for m in history[-sel.recent_messages:]:
+        text = m.content.strip()
+        if len(text) > sel.max_chars_per_message:
+            half = sel.max_chars_per_message // 2
+            text = text[:half] + " … " + text[-half:]
+        lines.append(f"[{m.agent}] {text}")
+    system = (f"{SELECTOR_MARK} Candidates:\n" + "\n".join(roles) +
+              "\nAnswer with exactly one candidate name and nothing else.")
+    user = "Recent messages:\n" + "\n".join(lines) + \
+        f"\n\nWho speaks next? One of: {', '.join(allowed)}."
+    if retry:
+        user += f"\nYour previous answer named no candidate. Reply with only one of: " \
+                f"{', '.join(allowed)}."
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def _first_sentence(text: str) -> str:
+    text = " ".join(text.split())
+    m = re.match(r"(.{1,160}?[.!?])(\s|$)", text)
+    return m.group(1) if m else text[:160]
+
+
+class Selector:
+    """Picks the next speaker; ``auto`` answers with a Choice that needs the model."""
+
+    def __init__(self, team: TeamSpec):
+        self.team = team
+        self.method = team.speaker_selection.method
+        self.rng = random.Random(team.speaker_selection.seed)
+
+    def choose(self, history: list[Message], last: str | None,
+               exclude: set[str] = frozenset()) -> Choice:
+        allowed = candidates(self.team, last, exclude)
+        if not allowed:
+            allowed = candidates(self.team, last)
+        if len(allowed) == 1:
+            return Choice(allowed[0], self.method, "only candidate allowed")
+        if self.method == "round_robin":
+            return Choice(next_in_order(self.team, last, allowed), "round_robin", "next in order")
+        if self.method == "random":
+            return Choice(self.rng.choice(allowed), "random", "random pick")
+        if self.method == "manual":
+            return Choice("", "manual", "asked the person", prompt=None)
+        # auto
+        runner = self._code_runner(history, allowed)
+        if runner:
+            return Choice(runner, "auto", "the last message has code to run")
+        if history:
+            named = addressed(history[-1].content, allowed)
+            if len(named) == 1:
+                return Choice(named[0], "auto", "named in the last message")
+        return Choice("", "auto", "", needs_model=True,
+                      prompt=selector_prompt(self.team, history, allowed))
+
+    def _code_runner(self, history: list[Message], allowed: list[str]) -> str | None:
+        """A code-executing proxy, when the last message holds code it has not run."""
+        if not history or history[-1].kind != "text":
+            return None
+        if not any(b.supported for b in codeblocks.extract(history[-1].content)):
+            return None
+        return next((a.name for a in self.team.agents
+                     if a.name in allowed and executes_code(a)
+                     and self.team.code_execution.executor != "none"), None)
+
+    def allowed(self, last: str | None, exclude: set[str] = frozenset()) -> list[str]:
+        return candidates(self.team, last, exclude) or candidates(self.team, last)
+
+    def fallback(self, last: str | None, allowed: list[str]) -> str:
+        return next_in_order(self.team, last, allowed)
+
+
+def agent_by_name(team: TeamSpec, name: str) -> AgentSpec:
+    return team.agent(name)

@@ -1,0 +1,120 @@
+"""The append-only JSONL transcript: written as the run goes, read back to resume or replay.
+
+Each event (deltas excepted) is one line, flushed and fsynced before the run
+loop moves on, so a crash, a kill or Ctrl-C loses nothing that was shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import ConfigError, redact
+from .events import Event, MessageDelta, MessageStarted, to_dict
+from .messages import Message, Usage
+
+
+def default_path(team_name: str, root: Path | None = None) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return (root or Path.cwd()) / ".agentteam" / "runs" / f"{stamp}-{team_name}.jsonl"
+
+
+class TranscriptWriter:
+    """Appends events as JSON lines.
+
+    Deltas are written and flushed before they are shown (so a kill loses no
+    shown text); every other event is also fsynced.
+    """
+
+    SKIP = (MessageStarted,)
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(self.path, "a", encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"{self.path}: cannot write the transcript ({e.strerror}); "
+                              "choose another place with --transcript PATH") from None
+
+    def write(self, event: Event) -> None:
+        if isinstance(event, self.SKIP):
+            return
+        line = redact(json.dumps(to_dict(event), ensure_ascii=False))
+        self._f.write(line + "\n")
+        self._f.flush()
+        if not isinstance(event, MessageDelta):
+            os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+
+
+@dataclass
+class Recorded:
+    """A run as its transcript tells it."""
+
+    path: Path
+    team: str = ""
+    task: str = ""
+    team_file: str = ""
+    messages: list[Message] = field(default_factory=list)
+    executed: set[int] = field(default_factory=set)   # rounds whose code has run
+    ended: str | None = None
+    events: list[dict] = field(default_factory=list)
+
+
+def read(path: str | Path) -> Recorded:
+    """Read a transcript; a torn last line (from a kill) is ignored."""
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such transcript") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: cannot read the transcript ({e})") from None
+    rec = Recorded(p)
+    partial: dict | None = None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            ev = json.loads(line)
+        except json.JSONDecodeError:
+            if n == len(lines):
+                break   # torn by a kill mid-write
+            raise ConfigError(f"{p}:{n}: not a JSON line; is this an agentteam "
+                              "transcript?") from None
+        if not isinstance(ev, dict) or "type" not in ev:
+            raise ConfigError(f"{p}:{n}: not an agentteam event")
+        kind = ev["type"]
+        if kind == "message_delta":
+            if partial and (partial["round"], partial["agent"]) == (ev["round"], ev["agent"]):
+                partial["content"] += ev.get("text", "")
+            else:
+                partial = {"type": "message", "round": ev["round"], "agent": ev["agent"],
+                           "content": ev.get("text", ""), "incomplete": True}
+            continue
+        if kind == "message":
+            partial = None   # the streamed text was recorded whole (or marked incomplete)
+        rec.events.append(ev)
+        if kind == "run_started" and not rec.team:
+            rec.team, rec.task, rec.team_file = ev.get("team", ""), ev.get("task", ""), \
+                ev.get("team_file", "")
+        elif kind == "message" and not ev.get("incomplete"):
+            rec.messages.append(Message(ev["agent"], ev["content"], ev["round"],
+                                        ev.get("kind", "text"), False, ev.get("model"),
+                                        Usage.from_dict(ev.get("usage"))))
+        elif kind == "code_result" and ev.get("source_round") is not None:
+            rec.executed.add(ev["source_round"])
+        elif kind == "run_ended":
+            rec.ended = ev.get("reason")
+    if partial is not None:   # the process died mid-reply: keep what was shown
+        rec.events.append(partial)
+    if not rec.team:
+        raise ConfigError(f"{p}: no run_started line; is this an agentteam transcript?")
+    return rec
