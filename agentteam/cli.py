@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import typer
 
-from .errors import AgentTeamError, ConfigError, redact
+from .errors import AgentTeamError, ConfigError, ExecutionError, redact
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Run teams of LLM agents defined in YAML.")
@@ -87,7 +87,7 @@ def _run(req, as_json: bool, quiet: bool) -> int:
     view = JsonPrinter() if as_json else ConsoleView(quiet=quiet)
     human = ConsoleHuman() if req.interactive else None
     try:
-        prepared = prepare(req, _ask_executor)
+        prepared = prepare(req, _ask_executor, _build_missing_image)
     except AgentTeamError as e:
         _fail(e, as_json)
     preload()   # the LiteLLM import overlaps the sandbox start and the local server start
@@ -104,6 +104,25 @@ def _run(req, as_json: bool, quiet: bool) -> int:
         chat = build_chat(prepared, LiteLLMModel(prepared.profiles), req, human)
         ended = drive(chat.run(), view)
     return ended.exit_code
+
+
+def _build_missing_image(image: str) -> None:
+    """First run: build the default sandbox image (online, else offline where possible)."""
+    from . import sandbox
+    if image != sandbox.DEFAULT_IMAGE:
+        raise ExecutionError(f"the sandbox image `{image}` is missing; build it yourself "
+                             "(it is not agentteam's default image)")
+    _progress(f"the sandbox image {image} is missing; building it once (first run only)…")
+    try:
+        sandbox.build(image, progress=_progress)
+        return
+    except ExecutionError as online:
+        why = sandbox.offline_possible()
+        if why:
+            raise ExecutionError(f"{online}; an offline build is not possible here either "
+                                 f"({why})") from None
+    _progress("no registry; building from Debian packages instead…")
+    sandbox.build_offline(image, progress=_progress)
 
 
 def _ask_executor(problem: str) -> str:
@@ -126,6 +145,58 @@ def _ask_executor(problem: str) -> str:
             return "stop"
         err.print(Text(f"`{answer}` is not an option; type l, s or q.", style="red"))
     return "stop"
+
+
+@sandbox_app.command("build")
+def sandbox_build(
+    offline: bool = typer.Option(False, "--offline", help="Build from Debian packages "
+                                 "(debootstrap + docker import), no container registry."),
+    image: str = typer.Option("agentteam-sandbox:latest", "--image", help="Image name:tag."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help="Debian mirror (--offline)."),
+) -> None:
+    """Build the default code-execution image."""
+    from . import sandbox
+    try:
+        if offline:
+            sandbox.build_offline(image, mirror, progress=_progress)
+        else:
+            sandbox.build(image, progress=_progress)
+    except AgentTeamError as e:
+        _fail(e)
+    print(f"ok: {image} built")
+
+
+@sandbox_app.command("check")
+def sandbox_check(
+    team_file: Optional[Path] = typer.Argument(None, help="Check this team's sandbox settings."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
+) -> None:
+    """Check Docker, the image, and that the sandbox limits are really enforced."""
+    from . import sandbox
+    from .config import load_team
+    spec = None
+    if team_file:
+        try:
+            spec = load_team(team_file).code_execution
+        except AgentTeamError as e:
+            _fail(e, as_json)
+    rows = sandbox.check(spec)
+    if as_json:
+        print(json.dumps([r.__dict__ for r in rows]))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+        table = Table("check", "", "detail", box=None)
+        for r in rows:
+            table.add_row(r.name, Text("ok", "green") if r.ok else Text("FAIL", "red"),
+                          Text(r.detail))
+        Console(highlight=False).print(table)
+    raise typer.Exit(0 if all(r.ok for r in rows) else 1)
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def main() -> None:

@@ -93,6 +93,7 @@ class CodeExecution(_Strict):
     tmpfs_size: str = "256m"
     output_limit: int = Field(20_000, ge=100)    # characters kept per block
     user: str = "1000:1000"
+    files: list[str] = Field(default_factory=list)   # copied into the work dir before a run
 
 
 class Cache(_Strict):

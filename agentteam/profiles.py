@@ -189,7 +189,8 @@ def env_profiles(env=None) -> dict[str, Profile] | None:
         spec = ModelProfile(config_list="OAI_CONFIG_LIST")
         return _from_config_list("default", spec, env, None)
     candidates = [
-        ("OPENAI_API_KEY", "gpt-4o-mini", {}),
+        ("OPENAI_API_KEY", env.get("AGENTTEAM_MODEL") or "gpt-4o-mini",
+         {"api_base": env.get("OPENAI_BASE_URL") or env.get("OPENAI_API_BASE")}),
         ("AZURE_API_KEY", f"azure/{env.get('AZURE_DEPLOYMENT', 'gpt-4o-mini')}",
          {"api_base": env.get("AZURE_API_BASE"), "api_version": env.get("AZURE_API_VERSION")}),
         ("GEMINI_API_KEY", "gemini/gemini-2.0-flash", {}),

@@ -6,6 +6,7 @@ raised as an AgentTeamError; nothing here prints or exits.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -84,14 +85,21 @@ def check_people(team: TeamSpec, human: str | None, interactive: bool) -> None:
 
 
 def choose_executor(team: TeamSpec, kind: str | None, ask: ExecutorChoice | None,
-                    notices: list[Notice]) -> CodeExecutor | None:
+                    notices: list[Notice],
+                    build_image: Callable[[str], None] | None = None) -> CodeExecutor | None:
     """The executor, checked; never a silent fallback from Docker to the host."""
     if not any(executes_code(a) for a in team.agents):
         return None
     kind = kind or team.code_execution.executor
     executor = make_executor(team.code_execution, team.work_dir, kind)
     try:
-        executor.check()
+        try:
+            executor.check()
+        except ExecutionError as e:
+            if not (build_image and "is missing" in str(e)):
+                raise
+            build_image(team.code_execution.image)   # first run: build it, then go on
+            executor.check()
     except ExecutionError as e:
         if ask is None:
             raise UsageError(f"{e}. Fix: start Docker, run `agentteam sandbox build`, or pass "
@@ -107,7 +115,8 @@ def choose_executor(team: TeamSpec, kind: str | None, ask: ExecutorChoice | None
     return executor
 
 
-def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None) -> Prepared:
+def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
+            build_image: Callable[[str], None] | None = None) -> Prepared:
     """Load and check everything a run needs; raise before any model is called."""
     resume = read(req.resume) if req.resume else None
     team_file = req.team_file or (resume.team_file if resume else None)
@@ -120,12 +129,38 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None) -> Prep
     if req.max_round is not None and req.max_round < 1:
         raise ConfigError(f"--max-round must be at least 1 (got {req.max_round})")
     check_people(team, req.human, req.interactive)
+    input_files = _input_files(team)
     profiles, notices = resolve_profiles(team, req.model)
     executor = choose_executor(team, req.executor, ask_executor if req.interactive else None,
-                               notices)
+                               notices, build_image)
+    _copy_inputs(team, input_files)
     path = Path(req.transcript) if req.transcript else \
         (resume.path if resume else default_path(team.name))
     return Prepared(team, profiles, executor, TranscriptWriter(path), resume, notices)
+
+
+def _input_files(team: TeamSpec) -> list[Path]:
+    out, problems = [], []
+    for i, name in enumerate(team.code_execution.files):
+        path = (team.base_dir / name).resolve()
+        if not path.is_file():
+            problems.append(f"{team.source}: code_execution.files[{i}]: no file {name} next to "
+                            "the team file")
+        out.append(path)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return out
+
+
+def _copy_inputs(team: TeamSpec, files: list[Path]) -> None:
+    """Put the team's input files into the work dir (never overwriting the run's own)."""
+    if not files:
+        return
+    team.work_dir.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        target = team.work_dir / f.name
+        if not target.exists():
+            shutil.copyfile(f, target)
 
 
 def build_chat(p: Prepared, model, req: RunRequest, human: Human | None) -> GroupChat:
