@@ -24,7 +24,7 @@ from typing import Callable
 
 Responder = Callable[[dict], str]
 
-FAULTS = ("429", "500", "503", "401", "404", "context", "hang", "cut", "badjson", "slow")
+FAULTS = ("ok", "429", "500", "503", "401", "404", "context", "hang", "cut", "badjson", "slow")
 
 
 @dataclass
@@ -88,10 +88,12 @@ class FakeOpenAIServer:
 
     # -- control ---------------------------------------------------------
     def fail(self, kind: str, times: int = 1, retry_after: float | None = None,
-             delay: float = 0.0) -> None:
-        """Make the next ``times`` completion requests fail with ``kind``."""
+             delay: float = 0.0, after: int = 0) -> None:
+        """Make ``times`` completion requests fail with ``kind``, after ``after`` good ones."""
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; one of {FAULTS}")
+        for _ in range(after):
+            self.faults.append(Fault("ok"))
         for _ in range(times):
             self.faults.append(Fault(kind, retry_after, delay))
 
@@ -233,6 +235,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _fault(self, fault: Fault) -> bool:
         """Apply a fault; True when the response has been fully handled."""
         kind = fault.kind
+        if kind == "ok":
+            return False
         if fault.delay:
             time.sleep(fault.delay)
         if kind == "429":

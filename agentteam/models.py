@@ -151,6 +151,19 @@ def _excerpt(exc: BaseException) -> str:
 
 def map_error(exc: BaseException, p: Profile) -> ModelError:
     """Turn a LiteLLM/httpx exception into the most specific agentteam ModelError."""
+    try:
+        return _map_error(exc, p)
+    except Exception:  # the mapping itself must never turn into a traceback
+        return ServerError(f"{type(exc).__name__} calling {p.endpoint}: {_excerpt(exc)}",
+                           p.name, retryable=True)
+
+
+def _cls(name: str):
+    """A LiteLLM exception class by name, or a class nothing is an instance of."""
+    return getattr(litellm().exceptions, name, None) or type(name, (Exception,), {})
+
+
+def _map_error(exc: BaseException, p: Profile) -> ModelError:
     lm = litellm()
     where = p.endpoint
     status = getattr(exc, "status_code", None)
@@ -173,9 +186,10 @@ def map_error(exc: BaseException, p: Profile) -> ModelError:
     if isinstance(exc, lm.Timeout):
         return ModelTimeout(f"no answer from {where} within {p.timeout:g}s (profile "
                             f"`{p.name}`)", p.name, retryable=True)
-    if isinstance(exc, lm.APIConnectionError) and "Expecting" in str(exc):
+    if isinstance(exc, _cls("MidStreamFallbackError")) or "Expecting" in str(exc) \
+            or "JSONDecodeError" in str(exc):
         return ServerError(f"malformed response from {where}: {detail}", p.name, retryable=True)
-    if isinstance(exc, lm.APIConnectionError):
+    if isinstance(exc, lm.APIConnectionError) or "Connection error" in str(exc):
         return ServerError(f"cannot reach {where} for profile `{p.name}` ({detail}); is the "
                            "server running?", p.name, retryable=True)
     if isinstance(status, int) and status >= 500:
