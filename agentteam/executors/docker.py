@@ -155,9 +155,8 @@ class DockerExecutor(CodeExecutor):
         reader = threading.Thread(target=_drain, args=(stream, cap, done), daemon=True)
         reader.start()
         timed_out = not done.wait(self.spec.timeout)
-        if timed_out:
-            self._kill_all()
-            done.wait(10)
+        self._kill_all()   # on time-out, and so that no background process outlives its block
+        done.wait(10)
         info = api.exec_inspect(exec_id)
         code = 124 if timed_out else (info.get("ExitCode") if info.get("ExitCode") is not None else -1)
         out = cap.text()
@@ -169,9 +168,13 @@ class DockerExecutor(CodeExecutor):
                           cap.dropped)
 
     def _kill_all(self) -> None:
-        """Kill every process of the sandbox user but the container's init (pid 1)."""
+        """Kill every process of the sandbox user but the container's init (pid 1).
+
+        Three rounds, so that a fork bomb's children forked during one are caught by the next.
+        """
         try:
-            self.container.exec_run(["sh", "-c", "kill -9 -1"], user=self.user())
+            self.container.exec_run(["sh", "-c", "kill -9 -1; kill -9 -1; kill -9 -1"],
+                                    user=self.user())
         except Exception:  # the container may already be gone; close() removes it
             pass
 
