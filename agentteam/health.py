@@ -1,0 +1,123 @@
+"""`agentteam models`: is each profile's endpoint reachable, its key accepted, its model there?
+
+Every profile is checked in parallel with a short timeout: the model list
+(where the server has one), then a tiny completion with a token budget large
+enough for reasoning models, timed. Failures are said in words a person can
+act on, naming the key's variable and never its value.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+from .errors import ModelError, redact
+from .profiles import Profile
+
+PROMPT = [{"role": "user", "content": "Reply with the single word OK."}]
+
+
+@dataclass
+class Health:
+    profile: str
+    model: str
+    endpoint: str
+    reachable: bool | None = None
+    key_ok: bool | None = None
+    listed: bool | None = None
+    completion: bool | None = None
+    latency_s: float | None = None
+    problem: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        checks = (self.reachable, self.key_ok, self.listed, self.completion)
+        return not self.problem and all(c is not False for c in checks)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "healthy": self.healthy}
+
+
+def _list_models(p: Profile, timeout: float) -> tuple[int, list[str]]:
+    """GET <api_base>/models of an OpenAI-compatible server: (status, model ids)."""
+    import httpx
+    base = p.params["api_base"].rstrip("/")
+    headers = {}
+    key = p.params.get("api_key")
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    r = httpx.get(f"{base}/models", headers=headers, timeout=timeout)
+    if r.status_code != 200:
+        return r.status_code, []
+    try:
+        data = r.json().get("data") or []
+    except ValueError:
+        return 200, []
+    return 200, [m.get("id", "") for m in data if isinstance(m, dict)]
+
+
+def _served_name(p: Profile) -> str:
+    return p.model.split("/", 1)[1] if "/" in p.model else p.model
+
+
+def check_profile(p: Profile, timeout: float = 15.0, call: bool = True) -> Health:
+    """All checks for one profile; never raises."""
+    h = Health(p.name, p.model, p.endpoint)
+    if p.params.get("api_base") and p.provider in ("openai", "hosted_vllm", "lm_studio"):
+        try:
+            status, ids = _list_models(p, min(timeout, 5.0))
+        except Exception as e:  # httpx connect/timeout errors: the endpoint is down
+            h.reachable = False
+            h.problem = f"cannot reach {p.endpoint} ({type(e).__name__}); is the server running?"
+            return h
+        h.reachable = True
+        if status in (401, 403):
+            h.key_ok = False
+            h.problem = f"{status} from {p.endpoint}: the key in {p.key_var()} was refused"
+            return h
+        if status == 200:
+            h.key_ok = True
+            if ids:
+                h.listed = _served_name(p) in ids
+                if not h.listed:
+                    h.problem = (f"model `{_served_name(p)}` is not served by {p.endpoint}; "
+                                 f"it serves: {', '.join(ids[:8])}")
+                    return h
+    if call:
+        _complete(p, h, timeout)
+    return h
+
+
+def _complete(p: Profile, h: Health, timeout: float) -> None:
+    from .models import litellm, map_error, adapt
+    kwargs = dict(p.params)
+    kwargs.update(model=p.model, messages=adapt(PROMPT, p), max_tokens=512, num_retries=0,
+                  timeout=timeout, drop_params=True)
+    start = time.monotonic()
+    try:
+        litellm().completion(**kwargs)
+    except Exception as e:  # mapped to a person's words below
+        err = e if isinstance(e, ModelError) else map_error(e, p)
+        h.completion = False
+        text = str(err)
+        if "401" in text or "403" in text or "key" in text.lower() and "refused" in text:
+            h.key_ok = False
+        elif "404" in text or "not found" in text:
+            h.listed = False
+        elif "cannot reach" in text:
+            h.reachable = False
+        h.problem = redact(text)
+        return
+    h.latency_s = round(time.monotonic() - start, 3)
+    h.completion = True
+    h.reachable = True if h.reachable is None else h.reachable
+    h.key_ok = True if h.key_ok is None else h.key_ok
+
+
+def check_all(profiles: dict[str, Profile], timeout: float = 15.0, call: bool = True) -> list[Health]:
+    """Check every profile in parallel; results in the profiles' order."""
+    if not profiles:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(profiles))) as pool:
+        return list(pool.map(lambda p: check_profile(p, timeout, call), profiles.values()))
