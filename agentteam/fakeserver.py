@@ -186,7 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
         if key is None:
             return True
         sent = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        return sent == key or self.headers.get("api-key") == key
+        return key in (sent, self.headers.get("api-key"), self.headers.get("x-goog-api-key"))
 
     # -- routes ----------------------------------------------------------------
     def do_GET(self) -> None:
@@ -210,6 +210,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.fake.requests.append(Recorded(self.path, dict(self.headers), body))
         if not self._authorized():
             return self._error(401, "Incorrect API key provided.", "invalid_api_key")
+        if ":streamGenerateContent" in self.path or ":generateContent" in self.path:
+            return self._gemini(body)
+        if self.path.startswith("/api/generate"):
+            prompt = str(body.get("prompt", ""))
+            system = prompt.split("### System:\n", 1)[-1].split("\n\n###", 1)[0] \
+                if prompt.startswith("### System:") else ""
+            shaped = {"messages": [{"role": "system", "content": system},
+                                   {"role": "user", "content": prompt}]}
+            return self._ollama(body, self.fake.responder(shaped), key="response")
         if "chat" not in self.path:
             return self._error(404, f"no route {self.path}")
         model = body.get("model", "")
@@ -296,11 +305,43 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    def _ollama(self, body: dict, text: str) -> None:
+    def _gemini(self, body: dict) -> None:
+        """Google's Gemini API: contents/parts in, SSE of candidates out."""
+        system = " ".join(p.get("text", "") for p in
+                          (body.get("systemInstruction") or {}).get("parts", []))
+        texts = [p.get("text", "") for c in body.get("contents", []) for p in c.get("parts", [])]
+        # present it to the responder in the OpenAI shape it knows
+        shaped = {"messages": ([{"role": "system", "content": system}] if system else [])
+                  + [{"role": "user", "content": t} for t in texts]}
+        text = self.fake.responder(shaped)
+        usage = _usage(shaped, text)
+        meta = {"promptTokenCount": usage["prompt_tokens"],
+                "candidatesTokenCount": usage["completion_tokens"],
+                "totalTokenCount": usage["total_tokens"]}
+        chunks = [{"candidates": [{"content": {"role": "model", "parts": [{"text": piece}]},
+                                   "index": 0}]} for piece in pieces(text)]
+        chunks[-1]["candidates"][0]["finishReason"] = "STOP"
+        chunks[-1]["usageMetadata"] = meta
+        if "alt=sse" not in self.path:
+            return self._json(200, {"candidates": [{"content": {"role": "model", "parts": [
+                {"text": text}]}, "finishReason": "STOP", "index": 0}], "usageMetadata": meta})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        for chunk in chunks:
+            self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n")
+        self.wfile.flush()
+
+    def _ollama(self, body: dict, text: str, key: str = "message") -> None:
+        """Ollama's native API: /api/chat (key `message`) and /api/generate (key `response`)."""
+        def part(piece: str):
+            return {"role": "assistant", "content": piece} if key == "message" else piece
         usage = _usage(body, text)
         base = {"model": body.get("model"), "created_at": "2026-01-01T00:00:00Z"}
         if not body.get("stream", True):
-            return self._json(200, {**base, "message": {"role": "assistant", "content": text},
+            return self._json(200, {**base, key: part(text),
                                     "done": True, "prompt_eval_count": usage["prompt_tokens"],
                                     "eval_count": usage["completion_tokens"]})
         self.send_response(200)
@@ -309,10 +350,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         for piece in pieces(text):
-            self.wfile.write(json.dumps({**base, "message": {"role": "assistant",
-                                                              "content": piece},
+            self.wfile.write(json.dumps({**base, key: part(piece),
                                          "done": False}).encode() + b"\n")
-        self.wfile.write(json.dumps({**base, "message": {"role": "assistant", "content": ""},
+        self.wfile.write(json.dumps({**base, key: part(""), "done_reason": "stop",
                                      "done": True, "prompt_eval_count": usage["prompt_tokens"],
                                      "eval_count": usage["completion_tokens"]}).encode() + b"\n")
         self.wfile.flush()

@@ -203,6 +203,19 @@ def _map_error(exc: BaseException, p: Profile) -> ModelError:
                        retryable=True)
 
 
+# Providers whose streams LiteLLM reads with its OpenAI handler: there a missing
+# finish_reason reliably means the connection dropped mid-reply. Other handlers
+# (Gemini, Mistral, ...) do not record it, so a cut cannot be told from an end there.
+_FINISH_TRACKED = {"openai", "azure", "hosted_vllm", "lm_studio", "ollama_chat", "ollama"}
+
+
+def _finished(stream, p: Profile) -> bool:
+    if p.provider not in _FINISH_TRACKED:
+        return True
+    return bool(getattr(stream, "received_finish_reason", "stop")
+                or getattr(stream, "intermittent_finish_reason", None))
+
+
 # -- the shim -------------------------------------------------------------------------
 
 class LiteLLMModel:
@@ -274,7 +287,7 @@ class LiteLLMModel:
                     raise ModelTimeout(f"reply from {p.endpoint} took longer than "
                                        f"{p.timeout:g}s (profile `{p.name}`)", p.name,
                                        retryable=True)
-            finished = getattr(stream, "received_finish_reason", "stop") is not None
+            finished = _finished(stream, p)
         except ModelError as e:
             e.partial = "".join(parts)
             raise
