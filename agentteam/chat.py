@@ -55,7 +55,7 @@ class GroupChat:
                  human: Human | None = None, transcript: TranscriptWriter | None = None,
                  task: str | None = None, max_round: int | None = None,
                  human_override: str | None = None, resume: Recorded | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, soft_interrupt: bool = False):
         self.team = team
         self.model = model
         self.executor = executor
@@ -66,6 +66,9 @@ class GroupChat:
         self.human_override = human_override
         self.resume = resume
         self.clock = clock
+        # chat: Ctrl-C stops the reply being streamed, and the person speaks next
+        self.soft_interrupt = soft_interrupt
+        self._force_next: str | None = None
         self.selector = Selector(team)
         self.history: list[Message] = []
         self.executed: set[int] = set()
@@ -125,7 +128,7 @@ class GroupChat:
             self.executor.start_background()
         else:
             self.executor = None
-        if not self.resume:
+        if not self.resume and self.task:
             sender = next((a.name for a in self.team.agents if a.kind == "user_proxy"), "user")
             yield from self._add(Message(sender, self.task, 0))
 
@@ -142,7 +145,17 @@ class GroupChat:
                 yield from self._emit(Notice("no agent has anything more to say", "warning"))
                 return "max_round"
             agent = self.team.agent(speaker)
-            message = yield from self._turn(agent)
+            try:
+                message = yield from self._turn(agent)
+            except KeyboardInterrupt:
+                if not self.soft_interrupt or agent.kind == "user_proxy":
+                    raise
+                yield from self._flush_partial()
+                yield from self._emit(Notice("reply stopped (Ctrl-C); your turn", "warning"))
+                self._force_next = next((a.name for a in self.team.agents
+                                         if a.kind == "user_proxy"), None)
+                last = speaker
+                continue
             if message is None:
                 skipped.add(speaker)
                 continue
@@ -169,6 +182,11 @@ class GroupChat:
 
     # -- speaker selection ----------------------------------------------------------
     def _select(self, last: str | None, skipped: set[str]) -> Generator[Event, None, str | None]:
+        if self._force_next:
+            name, self._force_next = self._force_next, None
+            yield from self._emit(SpeakerSelected(self.rounds + 1, name, "interrupt",
+                                                  "the reply was stopped"))
+            return name
         allowed = self.selector.allowed(last, skipped)
         if all(a in skipped for a in allowed):
             return None
@@ -376,20 +394,24 @@ class GroupChat:
 
 
 def drive(events: Generator[Event, None, None], on_event: Callable[[Event], None]) -> RunEnded:
-    """Feed every event to ``on_event``; Ctrl-C anywhere ends the run in order."""
-    ended = None
-    try:
-        for ev in events:
-            on_event(ev)
-            ended = ev if isinstance(ev, RunEnded) else ended
-    except KeyboardInterrupt:
+    """Feed every event to ``on_event``; Ctrl-C anywhere (even twice) ends the run in order.
+
+    A Ctrl-C that lands in ``on_event`` is thrown into the run loop, which decides
+    what it means (end the run, or in chat, stop the reply).
+    """
+    ended: RunEnded | None = None
+    interrupted = False
+    while True:
         try:
-            ev = events.throw(KeyboardInterrupt)
-            while True:
-                on_event(ev)
-                ended = ev if isinstance(ev, RunEnded) else ended
-                ev = next(events)
+            ev = events.throw(KeyboardInterrupt) if interrupted else next(events)
+            interrupted = False
+            if isinstance(ev, RunEnded):
+                ended = ev
+            on_event(ev)
         except StopIteration:
-            pass
-    assert ended is not None
-    return ended
+            break
+        except KeyboardInterrupt:
+            if events.gi_frame is None:     # the loop itself is gone
+                break
+            interrupted = True
+    return ended or RunEnded("interrupted", 0, exit_code=130)

@@ -62,6 +62,8 @@ def run(
     human: Optional[str] = typer.Option(None, "--human", help="always | terminate | never"),
     transcript: Optional[Path] = typer.Option(None, "--transcript", help="Transcript path."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a transcript."),
+    replay: Optional[Path] = typer.Option(None, "--replay", help="Answer from a recorded "
+                                          "transcript instead of calling models (CI)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON event per line on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only the end of the run."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Ignore the completion cache."),
@@ -74,7 +76,8 @@ def run(
             _fail(ConfigError(f"{name} {value!r}: expected one of {', '.join(allowed)}"), as_json)
     req = RunRequest(str(team_file) if team_file else None, task, model, max_round, executor,
                      human, str(transcript) if transcript else None,
-                     str(resume) if resume else None, no_cache, _interactive())
+                     str(resume) if resume else None, str(replay) if replay else None,
+                     no_cache, _interactive())
     raise typer.Exit(_run(req, as_json, quiet))
 
 
@@ -82,7 +85,7 @@ def _run(req, as_json: bool, quiet: bool) -> int:
     from .chat import drive
     from .console import ConsoleHuman, ConsoleView, JsonPrinter
     from .localmodel import LocalServers
-    from .models import LiteLLMModel, preload
+    from .models import preload
     from .runner import build_chat, prepare
     view = JsonPrinter() if as_json else ConsoleView(quiet=quiet)
     human = ConsoleHuman() if req.interactive else None
@@ -90,7 +93,8 @@ def _run(req, as_json: bool, quiet: bool) -> int:
         prepared = prepare(req, _ask_executor, _build_missing_image)
     except AgentTeamError as e:
         _fail(e, as_json)
-    preload()   # the LiteLLM import overlaps the sandbox start and the local server start
+    if not req.replay:
+        preload()   # the LiteLLM import overlaps the sandbox start and the local server start
     for n in prepared.notices:
         view(n)
     with LocalServers(prepared.profiles, on_notice=view) as local:
@@ -101,7 +105,7 @@ def _run(req, as_json: bool, quiet: bool) -> int:
             if prepared.executor:
                 prepared.executor.close()
             _fail(e, as_json)
-        chat = build_chat(prepared, LiteLLMModel(prepared.profiles), req, human)
+        chat = build_chat(prepared, prepared.model(req.no_cache), req, human)
         ended = drive(chat.run(), view)
     return ended.exit_code
 
@@ -123,6 +127,56 @@ def _build_missing_image(image: str) -> None:
                                  f"({why})") from None
     _progress("no registry; building from Debian packages instead…")
     sandbox.build_offline(image, progress=_progress)
+
+
+@app.command()
+def chat(
+    team_file: Optional[Path] = typer.Argument(None, help="A team to chat with; without it, "
+                                               "one assistant on the default model."),
+    model: Optional[str] = typer.Option(None, "--model", help="Use this model for every profile."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="docker | local | none"),
+    transcript: Optional[Path] = typer.Option(None, "--transcript", help="Transcript path."),
+) -> None:
+    """Chat with a team (or one assistant) as its user proxy."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from .chat import drive
+    from .config import load_team
+    from .console import ConsoleView
+    from .interactive import HELP, PromptHuman
+    from .localmodel import LocalServers
+    from .models import preload
+    from .runner import RunRequest, build_chat, chat_team, prepare
+    if not _interactive():
+        _fail(ConfigError("agentteam chat needs a terminal to type in; use `agentteam run` "
+                          "for scripts and CI"))
+    if executor is not None and executor not in ("docker", "local", "none"):
+        _fail(ConfigError(f"--executor {executor!r}: expected one of docker, local, none"))
+    try:
+        team = chat_team(load_team(team_file) if team_file else None)
+        req = RunRequest(str(team_file) if team_file else None, None, model, None, executor,
+                         "always", str(transcript) if transcript else None, interactive=True)
+        prepared = prepare(req, _ask_executor, _build_missing_image, team=team)
+    except AgentTeamError as e:
+        _fail(e)
+    preload()
+    console = Console(highlight=False)
+    view = ConsoleView(console, typed_by_person=frozenset(
+        a.name for a in prepared.team.agents if a.kind == "user_proxy"))
+    human = PromptHuman(console)
+    for n in prepared.notices:
+        view(n)
+    console.print(Text(HELP, style="dim"))
+    with LocalServers(prepared.profiles, on_notice=view) as local:
+        try:
+            local.start()
+        except AgentTeamError as e:
+            _fail(e)
+        session = build_chat(prepared, prepared.model(), req, human, soft_interrupt=True)
+        human.chat = session
+        ended = drive(session.run(), view)
+    raise typer.Exit(ended.exit_code)
 
 
 def _ask_executor(problem: str) -> str:

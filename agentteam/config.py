@@ -160,6 +160,7 @@ class TeamSpec(_Strict):
 
     @property
     def base_dir(self) -> Path:
+        """The team file's folder (the current one for a team built in code)."""
         return Path(self.source).resolve().parent if self.source else Path.cwd()
 
     @property

@@ -85,8 +85,10 @@ class ConsoleView:
     """Renders events for a person. ``quiet`` shows only the end of the run."""
 
     def __init__(self, console: Console | None = None, err: Console | None = None,
-                 quiet: bool = False):
+                 quiet: bool = False, typed_by_person: frozenset[str] = frozenset()):
         self.console = console or Console(highlight=False)
+        # in chat, what the person typed is already on screen: not shown again
+        self.typed_by_person = typed_by_person
         self.err = err or Console(stderr=True, highlight=False)
         self.quiet = quiet
         self.colors: dict[str, str] = {}
@@ -131,8 +133,8 @@ class ConsoleView:
                 self.console.print(Text("[reply broke off here; kept as incomplete]",
                                         style="yellow"))
             return
-        if ev.kind == "code_result":
-            return      # shown as code_result events already
+        if ev.kind == "code_result" or (ev.agent in self.typed_by_person and ev.round > 0):
+            return      # shown already (as code_result events, or typed at the prompt)
         self._header(ev.agent, ev.round, " · task" if ev.round == 0 else "")
         stream = _CodeStream(self.console)
         stream.feed(ev.content)
@@ -150,6 +152,8 @@ class ConsoleView:
             self.console.print(Text(ev.output.rstrip()))
 
     def _speaker_selected(self, ev: SpeakerSelected) -> None:
+        if ev.agent in self.typed_by_person:
+            return
         self.console.print(Text(f"→ {ev.agent} ({ev.method}: {ev.reason})", style="dim"))
 
     def _retry(self, ev: Retry) -> None:

@@ -35,6 +35,7 @@ class RunRequest:
     human: str | None = None
     transcript: str | None = None
     resume: str | None = None
+    replay: str | None = None
     no_cache: bool = False
     interactive: bool = False
 
@@ -47,6 +48,21 @@ class Prepared:
     transcript: TranscriptWriter
     resume: Recorded | None = None
     notices: list[Notice] = field(default_factory=list)
+    replay: Recorded | None = None
+
+    def model(self, no_cache: bool = False):
+        """The ChatModel for this run: replayed, cached, or LiteLLM."""
+        from .models import LiteLLMModel
+        if self.replay is not None:
+            from .replay import ReplayModel
+            return ReplayModel(self.replay, self.team)
+        model = LiteLLMModel(self.profiles)
+        if self.team.cache is not None and not no_cache:
+            from .cache import CachedModel
+            c = self.team.cache
+            model = CachedModel(model, self.profiles, c.seed,
+                                (self.team.base_dir / c.dir) if c.dir else None)
+        return model
 
 
 # Ask the person what to do when Docker cannot be used: returns "local", "none" or "stop".
@@ -116,27 +132,32 @@ def choose_executor(team: TeamSpec, kind: str | None, ask: ExecutorChoice | None
 
 
 def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
-            build_image: Callable[[str], None] | None = None) -> Prepared:
+            build_image: Callable[[str], None] | None = None,
+            team: TeamSpec | None = None) -> Prepared:
     """Load and check everything a run needs; raise before any model is called."""
     resume = read(req.resume) if req.resume else None
-    team_file = req.team_file or (resume.team_file if resume else None)
-    if not team_file:
-        raise UsageError("give a team file: agentteam run TEAM.yaml")
-    if resume and not Path(team_file).exists():
-        raise ConfigError(f"{req.resume}: its team file {team_file} is gone; pass it: "
-                          f"agentteam run TEAM.yaml --resume {req.resume}")
-    team = load_team(team_file)
+    if team is None:
+        team_file = req.team_file or (resume.team_file if resume else None)
+        if not team_file:
+            raise UsageError("give a team file: agentteam run TEAM.yaml")
+        if resume and not Path(team_file).exists():
+            raise ConfigError(f"{req.resume}: its team file {team_file} is gone; pass it: "
+                              f"agentteam run TEAM.yaml --resume {req.resume}")
+        # A replay calls no model, so it needs none of the keys the team file names.
+        team = load_team(team_file, _AnyEnv() if req.replay else None)
     if req.max_round is not None and req.max_round < 1:
         raise ConfigError(f"--max-round must be at least 1 (got {req.max_round})")
     check_people(team, req.human, req.interactive)
     input_files = _input_files(team)
-    profiles, notices = resolve_profiles(team, req.model)
+    replay = read(req.replay) if req.replay else None
+    profiles, notices = ({}, [Notice(f"replaying {req.replay}: no model is called")]) \
+        if replay else resolve_profiles(team, req.model)
     executor = choose_executor(team, req.executor, ask_executor if req.interactive else None,
                                notices, build_image)
     _copy_inputs(team, input_files)
     path = Path(req.transcript) if req.transcript else \
         (resume.path if resume else default_path(team.name))
-    return Prepared(team, profiles, executor, TranscriptWriter(path), resume, notices)
+    return Prepared(team, profiles, executor, TranscriptWriter(path), resume, notices, replay)
 
 
 def _input_files(team: TeamSpec) -> list[Path]:
@@ -163,6 +184,45 @@ def _copy_inputs(team: TeamSpec, files: list[Path]) -> None:
             shutil.copyfile(f, target)
 
 
-def build_chat(p: Prepared, model, req: RunRequest, human: Human | None) -> GroupChat:
+class _AnyEnv(dict):
+    """An environment in which every variable is set (to ""), for replays."""
+
+    def __contains__(self, key) -> bool:
+        return True
+
+    def get(self, key, default=None):
+        return ""
+
+
+def build_chat(p: Prepared, model, req: RunRequest, human: Human | None,
+               soft_interrupt: bool = False) -> GroupChat:
     return GroupChat(p.team, model, p.executor, human, p.transcript, task=req.task,
-                     max_round=req.max_round, human_override=req.human, resume=p.resume)
+                     max_round=req.max_round, human_override=req.human, resume=p.resume,
+                     soft_interrupt=soft_interrupt)
+
+
+CHAT_TEAM = """\
+name: chat
+task: (chat)
+speaker_selection: round_robin
+max_round: 100000
+code_execution: {executor: none}
+agents:
+  - {name: User, kind: user_proxy, human_input: always}
+  - name: Assistant
+    system_message: >-
+      You are a helpful assistant. Answer clearly and briefly; put code in fenced
+      blocks with their language.
+"""
+
+
+def chat_team(team: TeamSpec | None) -> TeamSpec:
+    """The team for `agentteam chat`: the person is the user proxy; no task is sent first."""
+    from .config import AgentSpec, parse_team
+    if team is None:
+        team = parse_team(CHAT_TEAM, "chat.yaml", {})
+        team.source = None
+    elif not any(a.kind == "user_proxy" for a in team.agents):
+        team = team.model_copy(update={"agents": [AgentSpec(name="User", kind="user_proxy")]
+                                       + list(team.agents)})
+    return team.model_copy(update={"task": "", "max_round": max(team.max_round, 100000)})

@@ -1,0 +1,52 @@
+"""`run --replay TRANSCRIPT`: answer every model call from a recorded run.
+
+No model is called and no key is needed. Assistants get their recorded replies
+in order; the selector answers with the recorded next speaker. When the run asks
+for something the recording does not have, it fails with ReplayDiverged.
+"""
+
+from __future__ import annotations
+
+from .config import TeamSpec, system_message
+from .errors import ReplayDiverged
+from .messages import Usage
+from .models import Completion, Delta, Stream
+from .selection import SELECTOR_MARK
+from .transcript import Recorded
+
+
+class ReplayModel:
+    """A ChatModel that plays back the assistant messages of a transcript."""
+
+    def __init__(self, recorded: Recorded, team: TeamSpec):
+        self.replies = [m for m in recorded.messages
+                        if m.round > 0 and m.kind == "text"
+                        and team.agent(m.agent).kind != "user_proxy"
+                        if any(a.name == m.agent for a in team.agents)]
+        self.by_system = {system_message(a): a.name for a in team.agents}
+        self.position = 0
+        self.source = recorded.path
+        self.profiles: dict = {}
+
+    def _next(self):
+        if self.position >= len(self.replies):
+            last = self.replies[-1].round if self.replies else 0
+            raise ReplayDiverged(f"the run asked for more replies than {self.source} recorded "
+                                 f"(it ends at round {last}); the conversation diverged")
+        return self.replies[self.position]
+
+    def stream(self, profile: str, messages: list[dict]) -> Stream:
+        system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
+        nxt = self._next()
+        if system.startswith(SELECTOR_MARK):
+            text = nxt.agent
+        else:
+            who = self.by_system.get(system, "?")
+            if who != nxt.agent:
+                raise ReplayDiverged(f"at round {nxt.round} the run asked {who} to speak, but "
+                                     f"{self.source} recorded {nxt.agent}; the conversation "
+                                     "diverged from the recording")
+            self.position += 1
+            text = nxt.content
+        yield Delta(text)
+        return Completion(text, profile, Usage(calls=0))
