@@ -177,3 +177,13 @@ def test_dates_stay_strings():
     team = parse_team(GOOD + "models:\n  default:\n    model: azure/x\n    api_version: 2024-06-01\n",
                       "t.yaml", {})
     assert team.models["default"].api_version == "2024-06-01"
+
+
+def test_provider_recipes_are_valid_with_their_variables_set():
+    env = {v: "x" for v in ("OPENAI_API_KEY", "AZURE_API_BASE", "AZURE_API_KEY",
+                            "GEMINI_API_KEY", "MISTRAL_API_KEY")}
+    team = load_team(ROOT / "teams" / "recipes" / "providers.yaml", env)
+    assert {"openai", "azure", "gemini", "mistral", "vllm", "fastchat", "lm_studio", "ollama",
+            "llama_cpp", "embedded", "autogen_config_list"} <= set(team.models)
+    with pytest.raises(ConfigError, match=r"\$\{OPENAI_API_KEY\} is not set"):
+        load_team(ROOT / "teams" / "recipes" / "providers.yaml", {})
