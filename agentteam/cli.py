@@ -15,9 +15,11 @@ import typer
 
 from .errors import AgentTeamError, ConfigError, ExecutionError, redact
 
+# Plain Click errors: one `Error: ...` line per bad flag, never a wrapped box.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Run teams of LLM agents defined in YAML.")
-sandbox_app = typer.Typer(no_args_is_help=True, help="Build and check the code sandbox image.")
+                  rich_markup_mode=None, help="Run teams of LLM agents defined in YAML.")
+sandbox_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="Build and check the code sandbox image.")
 app.add_typer(sandbox_app, name="sandbox")
 
 
