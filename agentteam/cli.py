@@ -38,6 +38,21 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
+def _verbose(on: bool) -> None:
+    """Debug logs of agentteam and LiteLLM on stderr, every line scrubbed of keys."""
+    if not on:
+        return
+    import logging
+    import os
+    from .errors import RedactingFormatter
+    os.environ["AGENTTEAM_VERBOSE"] = "1"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter(logging.Formatter("%(name)s: %(message)s")))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG)
+
+
 @app.command()
 def validate(files: List[Path] = typer.Argument(..., help="Team files to check.")) -> None:
     """Validate team files without calling any model."""
@@ -69,9 +84,11 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="One JSON event per line on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only the end of the run."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Ignore the completion cache."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs on stderr."),
 ) -> None:
     """Run a team on its task, streaming every message live."""
     from .runner import RunRequest
+    _verbose(verbose)
     for name, value, allowed in (("--executor", executor, ("docker", "local", "none")),
                                  ("--human", human, ("always", "terminate", "never"))):
         if value is not None and value not in allowed:
@@ -210,8 +227,10 @@ def models(
     as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
     no_call: bool = typer.Option(False, "--no-call", help="Check without spending tokens."),
     timeout: float = typer.Option(15.0, "--timeout", help="Seconds per check."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs on stderr."),
 ) -> None:
     """Check every model profile: endpoint, key, model, latency of a tiny completion."""
+    _verbose(verbose)
     from .defaults import discover
     from .health import check_all
     from .localmodel import LocalServers

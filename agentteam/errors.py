@@ -39,6 +39,19 @@ def redact(text: str) -> str:
     return text
 
 
+class RedactingFormatter:
+    """A logging formatter wrapper whose every line is scrubbed of registered secrets."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def format(self, record) -> str:
+        return redact(self.inner.format(record))
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
 class AgentTeamError(Exception):
     """Base of all agentteam errors."""
 

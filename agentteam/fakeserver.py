@@ -253,8 +253,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(429, "Rate limit reached for requests", "rate_limit_exceeded", headers)
         elif kind in ("500", "503"):
             self._error(int(kind), "The server had an error while processing your request.")
-        elif kind == "401":
-            self._error(401, "Incorrect API key provided.", "invalid_api_key")
+        elif kind == "401":   # like real providers, echo the key that was refused
+            sent = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            self._error(401, f"Incorrect API key provided: {sent}.", "invalid_api_key")
         elif kind == "404":
             self._error(404, "The model does not exist.", "model_not_found")
         elif kind == "context":

@@ -63,6 +63,7 @@ class ChatModel(Protocol):
 
 # -- LiteLLM, imported lazily ----------------------------------------------------
 
+log = logging.getLogger("agentteam.models")
 _import_lock = threading.Lock()
 _litellm_mod = None
 
@@ -78,8 +79,12 @@ def litellm():
                 import litellm as mod
                 mod.suppress_debug_info = True
                 mod.telemetry = False
+                level = logging.DEBUG if os.environ.get("AGENTTEAM_VERBOSE") == "1" \
+                    else logging.CRITICAL
                 for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
-                    logging.getLogger(name).setLevel(logging.CRITICAL)
+                    logging.getLogger(name).setLevel(level)
+                if level == logging.DEBUG:
+                    mod._turn_on_debug() if hasattr(mod, "_turn_on_debug") else None
                 _litellm_mod = mod
     return _litellm_mod
 
@@ -261,11 +266,14 @@ class LiteLLMModel:
                 hint = getattr(e, "retry_after", None)
                 wait = hint if hint is not None else min(2 ** (attempt - 1), 30) * 0.5
                 wait = min(wait, p.max_retry_wait)
+                log.debug("retry %d of profile %s in %.2fs: %s", attempt, p.name, wait, e)
                 yield RetryNote(p.name, str(e), wait, attempt)
                 self._sleep(wait)
 
     def _call(self, p: Profile, messages: list[dict]) -> Stream:
         lm = litellm()
+        log.debug("calling %s at %s (profile %s, key from %s, %d messages)", p.model,
+                  p.endpoint, p.name, p.key_var(), len(messages))
         kwargs = dict(p.params)
         kwargs.update(model=p.model, messages=adapt(messages, p), stream=True, num_retries=0,
                       timeout=p.first_token_timeout or p.timeout,
