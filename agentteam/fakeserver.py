@@ -75,11 +75,12 @@ class FakeOpenAIServer:
     """Threaded fake server; use as a context manager or call start()/stop()."""
 
     def __init__(self, responder: Responder | None = None, models: list[str] | None = None,
-                 api_key: str | None = None, chunk_delay: float = 0.0):
+                 api_key: str | None = None, chunk_delay: float = 0.0, port: int = 0):
         self.responder: Responder = responder or (lambda body: "OK")
         self.models = models if models is not None else ["fake-model"]
         self.api_key = api_key
         self.chunk_delay = chunk_delay
+        self.bind_port = port
         self.requests: list[Recorded] = []
         self.faults: deque[Fault] = deque()
         self._lock = threading.Lock()
@@ -114,7 +115,7 @@ class FakeOpenAIServer:
 
     def start(self) -> "FakeOpenAIServer":
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.bind_port), handler)
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
@@ -161,6 +162,8 @@ def pieces(text: str) -> list[str]:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeOpenAIServer
     protocol_version = "HTTP/1.1"
+    # Small SSE writes + Nagle + delayed ACKs stall ~40 ms per reply; real servers flush.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
@@ -357,3 +360,50 @@ class _Handler(BaseHTTPRequestHandler):
                                      "done": True, "prompt_eval_count": usage["prompt_tokens"],
                                      "eval_count": usage["completion_tokens"]}).encode() + b"\n")
         self.wfile.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m agentteam.fakeserver --reply TEXT``: serve until killed; prints the URL.
+
+    For benchmarks and load tests, which need the server in a process of its own.
+    ``--reply`` may be given several times: replies cycle.
+    """
+    import argparse
+    import itertools
+    import sys
+    parser = argparse.ArgumentParser(prog="agentteam.fakeserver")
+    parser.add_argument("--reply", action="append", default=None)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--no-record", action="store_true", help="keep no request log")
+    args = parser.parse_args(argv)
+    replies = itertools.cycle(args.reply or ["OK"])
+    lock = threading.Lock()
+
+    def respond(body: dict) -> str:
+        with lock:
+            return next(replies)
+    server = FakeOpenAIServer(respond, models=[], port=args.port)
+    if args.no_record:
+        server.requests = _Counter()
+    server.start()
+    print(server.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        sys.exit(0)
+
+
+class _Counter(list):
+    """A request log that only counts (long benchmarks would otherwise grow it)."""
+
+    count = 0
+
+    def append(self, item) -> None:
+        self.count += 1
+
+
+if __name__ == "__main__":
+    main()
