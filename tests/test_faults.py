@@ -156,3 +156,18 @@ def test_connection_refused_is_clear(cli, team_file, tmp_path):
     r = cli("run", path, "--json")
     assert r.exit_code == 1
     assert "cannot reach http://127.0.0.1:9/v1" in r.events()[-1]["error"]
+
+
+def test_total_timeout_bounds_a_slow_stream(cli, server, team_file):
+    """A server that answers at once but trickles tokens is cut at the total timeout."""
+    script(server, {"Coder": ["one two three four five six seven eight nine ten"]})
+    server.chunk_delay = 0.4
+    path = make(team_file, retries=0, timeout=1.5)
+    path.write_text(path.read_text().replace("    fallbacks: [backup]\n",
+                                             "    first_token_timeout: 5\n"))
+    r = cli("run", path, "--json")
+    assert r.exit_code == 1
+    ev = r.events()
+    assert "took longer than 1.5s" in ev[-1]["error"]
+    partial = [e for e in ev if e["type"] == "message" and e["agent"] == "Coder"]
+    assert partial and partial[0]["incomplete"] and partial[0]["content"].startswith("one")
