@@ -104,7 +104,7 @@ def _run(req, as_json: bool, quiet: bool) -> int:
     from .chat import drive
     from .console import ConsoleHuman, ConsoleView, JsonPrinter
     from .localmodel import LocalServers
-    from .models import preload
+    from .models import needs_litellm, preload
     from .runner import build_chat, prepare
     view = JsonPrinter() if as_json else ConsoleView(quiet=quiet)
     human = ConsoleHuman() if req.interactive else None
@@ -112,7 +112,7 @@ def _run(req, as_json: bool, quiet: bool) -> int:
         prepared = prepare(req, _ask_executor, _build_missing_image)
     except AgentTeamError as e:
         _fail(e, as_json)
-    if not req.replay:
+    if not req.replay and needs_litellm(prepared.profiles):
         preload()   # the LiteLLM import overlaps the sandbox start and the local server start
     for n in prepared.notices:
         view(n)

@@ -82,6 +82,7 @@ class FakeOpenAIServer:
         self.chunk_delay = chunk_delay
         self.bind_port = port
         self.requests: list[Recorded] = []
+        self.stats = {"completions": 0, "prompt_chars": 0}   # GET /_stats, POST /_reset
         self.faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -193,6 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes ----------------------------------------------------------------
     def do_GET(self) -> None:
+        if self.path == "/_stats":
+            return self._json(200, dict(self.fake.stats))
         self.fake.requests.append(Recorded(self.path, dict(self.headers)))
         if not self._authorized():
             return self._error(401, "Incorrect API key provided.", "invalid_api_key")
@@ -206,6 +209,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.path == "/_reset":
+            self.fake.stats.update(completions=0, prompt_chars=0)
+            return self._json(200, {})
         try:
             body = json.loads(raw or b"{}")
         except json.JSONDecodeError:
@@ -228,6 +234,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.fake.models and model and model not in self.fake.models \
                 and "/deployments/" not in self.path:
             return self._error(404, f"The model `{model}` does not exist.", "model_not_found")
+        with self.fake._lock:
+            self.fake.stats["completions"] += 1
+            self.fake.stats["prompt_chars"] += sum(len(str(m.get("content") or ""))
+                                                   for m in body.get("messages", []))
         fault = self.fake._next_fault()
         if fault and self._fault(fault):
             return

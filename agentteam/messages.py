@@ -14,8 +14,10 @@ class Usage:
     cost: float | None = None
     calls: int = 0
     seconds: float = 0.0
+    estimated: bool = False     # the server reported no usage; counted by agentteam
 
     def add(self, other: "Usage") -> None:
+        self.estimated = self.estimated or other.estimated
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.calls += other.calls
@@ -36,7 +38,7 @@ class Usage:
     def from_dict(cls, d: dict | None) -> "Usage":
         d = d or {}
         return cls(**{k: d[k] for k in ("prompt_tokens", "completion_tokens", "cost", "calls",
-                                        "seconds") if k in d})
+                                        "seconds", "estimated") if k in d})
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The model layer: a thin shim over LiteLLM, the only module that imports it.
+"""The model layer: a thin shim over LiteLLM (the only module that imports it), with a
+fast path for the OpenAI wire format (``wire.py``).
 
 ``LiteLLMModel.stream(profile, messages)`` is a generator: it yields ``Delta``
 (text as it arrives), ``RetryNote`` (before waiting to retry) and ``Cut`` (a
@@ -17,8 +18,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Generator, Protocol, Union
 
-from .errors import (AuthError, ContextOverflow, ModelError, ModelNotFound, ModelTimeout,
-                     RateLimited, ServerError, StreamCut, redact)
+from . import prices, wire
+from . import provider_errors as pe
+from .errors import ModelError, ServerError, StreamCut, redact
 from .messages import Usage
 from .profiles import Profile
 
@@ -79,6 +81,10 @@ def litellm():
                 import litellm as mod
                 mod.suppress_debug_info = True
                 mod.telemetry = False
+                # agentteam registers no LiteLLM callbacks (usage, cost and logs are its
+                # own); left on, LiteLLM hands every streamed chunk to a logging thread
+                # that starts a new asyncio loop for it: ~1 ms per token.
+                mod.disable_streaming_logging = True
                 level = logging.DEBUG if os.environ.get("AGENTTEAM_VERBOSE") == "1" \
                     else logging.CRITICAL
                 for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
@@ -170,41 +176,27 @@ def _cls(name: str):
 
 def _map_error(exc: BaseException, p: Profile) -> ModelError:
     lm = litellm()
-    where = p.endpoint
     status = getattr(exc, "status_code", None)
     detail = _excerpt(exc)
-    if "Missing credentials" in str(exc) or "api_key client option must be set" in str(exc):
-        return AuthError(f"no API key for profile `{p.name}` ({p.model}): set "
-                         f"{p.key_var()} or give `api_key: ${{VAR}}` in the profile", p.name)
-    if isinstance(exc, (lm.AuthenticationError, lm.PermissionDeniedError)) or status in (401, 403):
-        return AuthError(f"{status or 401} from {where}: the key in {p.key_var()} was refused "
-                         f"for profile `{p.name}` ({detail})", p.name)
+    text = str(exc)
+    if "Missing credentials" in text or "api_key client option must be set" in text:
+        return pe.missing_key(p)
+    if isinstance(exc, (lm.AuthenticationError, lm.PermissionDeniedError)):
+        return pe.refused_key(p, status, detail)
     if isinstance(exc, lm.ContextWindowExceededError):
-        return ContextOverflow(f"the conversation is too long for `{p.model}` (profile "
-                               f"`{p.name}`): {detail}", p.name)
-    if isinstance(exc, lm.NotFoundError) or status == 404:
-        return ModelNotFound(f"404 from {where}: model `{p.model}` of profile `{p.name}` was "
-                             f"not found ({detail}); `agentteam models` lists what it serves",
-                             p.name)
-    if isinstance(exc, lm.RateLimitError) or status == 429:
-        return RateLimited(f"429 rate limited by {where} ({detail})", p.name, _retry_after(exc))
+        return pe.context_overflow(p, detail)
     if isinstance(exc, lm.Timeout):
-        return ModelTimeout(f"no answer from {where} within {p.timeout:g}s (profile "
-                            f"`{p.name}`)", p.name, retryable=True)
-    if isinstance(exc, _cls("MidStreamFallbackError")) or "Expecting" in str(exc) \
-            or "JSONDecodeError" in str(exc):
-        return ServerError(f"malformed response from {where}: {detail}", p.name, retryable=True)
-    if isinstance(exc, lm.APIConnectionError) or "Connection error" in str(exc):
-        return ServerError(f"cannot reach {where} for profile `{p.name}` ({detail}); is the "
-                           "server running?", p.name, retryable=True)
-    if isinstance(status, int) and status >= 500:
-        return ServerError(f"{status} from {where} ({detail})", p.name, retryable=True)
-    if isinstance(exc, lm.BadRequestError) or status == 400:
-        return ModelError(f"{status or 400} from {where}: the request was refused "
-                          f"({detail})", p.name)
-    if isinstance(exc, lm.APIError):
-        return ServerError(f"error from {where}: {detail}", p.name, retryable=True)
-    return ServerError(f"{type(exc).__name__} calling {where}: {detail}", p.name,
+        return pe.no_answer(p)
+    if isinstance(exc, _cls("MidStreamFallbackError")) or "Expecting" in text \
+            or "JSONDecodeError" in text:
+        return pe.malformed(p, detail)
+    if isinstance(exc, lm.APIConnectionError) or "Connection error" in text:
+        return pe.unreachable(p, detail)
+    if isinstance(status, int) and status >= 400:
+        return pe.from_status(p, status, detail, _retry_after(exc))
+    if isinstance(exc, lm.RateLimitError):
+        return pe.rate_limited(p, detail, _retry_after(exc))
+    return ServerError(f"{type(exc).__name__} calling {p.endpoint}: {detail}", p.name,
                        retryable=True)
 
 
@@ -212,6 +204,18 @@ def _map_error(exc: BaseException, p: Profile) -> ModelError:
 # finish_reason reliably means the connection dropped mid-reply. Other handlers
 # (Gemini, Mistral, ...) do not record it, so a cut cannot be told from an end there.
 _FINISH_TRACKED = {"openai", "azure", "hosted_vllm", "lm_studio", "ollama_chat", "ollama"}
+
+
+def _close(stream) -> None:
+    """Release the HTTP response of a stream we stop reading early."""
+    inner = getattr(stream, "completion_stream", None)
+    try:
+        if hasattr(inner, "close"):
+            inner.close()
+        elif hasattr(getattr(inner, "response", None), "close"):
+            inner.response.close()
+    except Exception:  # closing is best effort; the connection is dropped anyway
+        pass
 
 
 def _finished(stream, p: Profile) -> bool:
@@ -229,6 +233,7 @@ class LiteLLMModel:
     def __init__(self, profiles: dict[str, Profile], sleep=time.sleep):
         self.profiles = profiles
         self._sleep = sleep
+        self._wire = wire.WireClient()
 
     def stream(self, profile: str, messages: list[dict]) -> Stream:
         chain = [profile] + [f for f in self.profiles[profile].fallbacks if f != profile]
@@ -271,6 +276,35 @@ class LiteLLMModel:
                 self._sleep(wait)
 
     def _call(self, p: Profile, messages: list[dict]) -> Stream:
+        if wire.supports(p):
+            return (yield from self._call_wire(p, messages))
+        return (yield from self._call_litellm(p, messages))
+
+    def _call_wire(self, p: Profile, messages: list[dict]) -> Stream:
+        log.debug("calling %s at %s on the OpenAI wire (profile %s, key from %s, %d messages)",
+                  p.model, p.endpoint, p.name, p.key_var(), len(messages))
+        start = time.monotonic()
+        parts: list[str] = []
+        end: dict = {}
+        for item in self._wire.stream(p, adapt(messages, p)):
+            if isinstance(item, str):
+                parts.append(item)
+                yield Delta(item)
+            else:
+                end = item
+        usage = end.get("usage") or {}
+        seconds = time.monotonic() - start
+        if not usage.get("completion_tokens"):
+            # Some servers (llama.cpp's among them) report no usage when streaming:
+            # count one token per streamed piece and ~4 characters per prompt token.
+            prompt = sum(len(str(m.get("content") or "")) for m in messages) // 4
+            counted = _usage(p, prompt, len(parts), seconds)
+            counted.estimated = True
+            return Completion("".join(parts), p.name, counted)
+        return Completion("".join(parts), p.name, _usage(
+            p, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), seconds))
+
+    def _call_litellm(self, p: Profile, messages: list[dict]) -> Stream:
         lm = litellm()
         log.debug("calling %s at %s (profile %s, key from %s, %d messages)", p.model,
                   p.endpoint, p.name, p.key_var(), len(messages))
@@ -283,18 +317,23 @@ class LiteLLMModel:
         usage = None
         try:
             stream = lm.completion(**kwargs)
+            finish = None
             for chunk in stream:
                 if chunk.choices:
                     text = chunk.choices[0].delta.content
                     if text:
                         parts.append(text)
                         yield Delta(text)
+                    finish = chunk.choices[0].finish_reason or finish
                 if getattr(chunk, "usage", None):
                     usage = chunk.usage
+                    if finish and _finished(stream, p):
+                        # All there is has arrived. Reading on would only make LiteLLM
+                        # rebuild and deep-copy the whole response for its own logging.
+                        _close(stream)
+                        break
                 if time.monotonic() - start > p.timeout:
-                    raise ModelTimeout(f"reply from {p.endpoint} took longer than "
-                                       f"{p.timeout:g}s (profile `{p.name}`)", p.name,
-                                       retryable=True)
+                    raise pe.too_slow(p)
             finished = _finished(stream, p)
         except ModelError as e:
             e.partial = "".join(parts)
@@ -307,17 +346,15 @@ class LiteLLMModel:
         if not finished:
             raise StreamCut(f"the stream from {p.endpoint} broke off after {len(text)} "
                             f"characters (profile `{p.name}`)", p.name, partial=text)
-        return Completion(text, p.name, self._usage(p, usage, time.monotonic() - start))
+        return Completion(text, p.name, _usage(p, getattr(usage, "prompt_tokens", 0) or 0,
+                                               getattr(usage, "completion_tokens", 0) or 0,
+                                               time.monotonic() - start))
 
-    @staticmethod
-    def _usage(p: Profile, usage, seconds: float) -> Usage:
-        prompt = getattr(usage, "prompt_tokens", 0) or 0
-        completion = getattr(usage, "completion_tokens", 0) or 0
-        cost = None
-        try:
-            pc, cc = litellm().cost_per_token(model=p.model, prompt_tokens=prompt,
-                                              completion_tokens=completion)
-            cost = pc + cc
-        except Exception:  # unknown model: LiteLLM has no price for it
-            cost = None
-        return Usage(prompt, completion, cost, 1, seconds)
+
+def _usage(p: Profile, prompt: int, completion: int, seconds: float) -> Usage:
+    return Usage(prompt, completion, prices.cost(p.model, prompt, completion), 1, seconds)
+
+
+def needs_litellm(profiles: dict[str, Profile]) -> bool:
+    """Will any of these profiles be called through LiteLLM (so it is worth preloading)?"""
+    return any(not (p.is_local or wire.supports(p)) for p in profiles.values())

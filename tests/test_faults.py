@@ -37,6 +37,14 @@ agents:
 """
 
 
+@pytest.fixture(autouse=True, params=["wire", "litellm"])
+def transport(request, monkeypatch):
+    """Every fault is met on both paths: the OpenAI wire client and LiteLLM."""
+    if request.param == "litellm":
+        monkeypatch.setenv("AGENTTEAM_TRANSPORT", "litellm")
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def canary(monkeypatch, server):
     monkeypatch.setenv("CANARY_KEY", CANARY)

@@ -21,6 +21,17 @@ def test_help_and_validate_do_not_import_litellm():
     assert out.stdout.strip().endswith("lean"), out.stderr
 
 
+def test_an_openai_wire_run_never_imports_litellm(server, team_file, tmp_path):
+    script(server, {"Coder": ["hi"], "Critic": ["TERMINATE"]})
+    code = ("import sys, runpy\nsys.argv=['agentteam','run',{team!r},'--quiet']\n"
+            "try:\n    runpy.run_module('agentteam.cli', run_name='__main__')\n"
+            "except SystemExit as e:\n    print('exit', e.code)\n"
+            "print('LITELLM' if 'litellm' in sys.modules else 'lean')")
+    out = subprocess.run([sys.executable, "-c", code.format(team=str(team_file()))],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.stdout.strip().splitlines()[-2:] == ["exit 0", "lean"], out.stderr
+
+
 def test_run_loop_imports_neither_rich_nor_typer():
     code = "import sys, agentteam.chat\nprint([m for m in ('rich', 'typer', 'litellm') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

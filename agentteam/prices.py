@@ -1,0 +1,41 @@
+"""Token prices from LiteLLM's bundled price table, read without importing LiteLLM.
+
+Importing LiteLLM takes seconds; the table is one JSON file in its package, found
+with ``importlib.util.find_spec`` (which does not run the package).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+from pathlib import Path
+
+_TABLE: dict | None = None
+_LOCK = threading.Lock()
+_FILE = "model_prices_and_context_window_backup.json"
+
+
+def _table() -> dict:
+    global _TABLE
+    with _LOCK:
+        if _TABLE is None:
+            _TABLE = {}
+            spec = importlib.util.find_spec("litellm")
+            for folder in (spec.submodule_search_locations or []) if spec else []:
+                path = Path(folder) / _FILE
+                if path.exists():
+                    _TABLE = json.loads(path.read_text(encoding="utf-8"))
+                    break
+        return _TABLE
+
+
+def cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """Dollars for these tokens, or None when the model has no known price."""
+    table = _table()
+    name = model.split("/", 1)[1] if "/" in model else model
+    entry = table.get(model) or table.get(name)
+    if not entry or "input_cost_per_token" not in entry:
+        return None
+    return (prompt_tokens * entry.get("input_cost_per_token", 0)
+            + completion_tokens * entry.get("output_cost_per_token", 0))

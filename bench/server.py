@@ -1,0 +1,61 @@
+"""The benchmark's fake OpenAI-compatible server, in a process of its own.
+
+Agents get the same neutral ~40-word reply (no agent names, no keyword, so no
+framework can skip a selection). Selection requests (agentteam's, AG2's "role play
+game", AgentChat's selector) are answered with a valid candidate, in rotation, so
+no framework retries. Prints its URL, then serves until killed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sys
+import threading
+
+from agentteam.fakeserver import FakeOpenAIServer
+from agentteam.selection import SELECTOR_MARK
+
+AGENTS = ["Coder", "Critic", "Reviewer"]
+REPLY = ("I looked at the data and the numbers line up with what we expected earlier. "
+         "The next step is to check the outliers, write down what they mean, and make the "
+         "chart easier to read for someone who sees it for the first time.")
+_turn = itertools.count()
+_lock = threading.Lock()
+
+
+def candidates(text: str) -> list[str]:
+    m = re.findall(r"(?:from|One of:)\s*\[?([A-Za-z_,' ]+)\]?", text)
+    found = [n for n in AGENTS if m and n in m[-1]]
+    return found or AGENTS
+
+
+def respond(body: dict) -> str:
+    text = "\n".join(str(m.get("content") or "") for m in body.get("messages", []))
+    if SELECTOR_MARK in text or "role play game" in text:
+        names = candidates(text)
+        with _lock:
+            return names[next(_turn) % len(names)]
+    return REPLY
+
+
+def main() -> None:
+    server = FakeOpenAIServer(respond, models=[])
+    server.requests = _NoLog()
+    server.start()
+    print(server.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+    sys.exit(0)
+
+
+class _NoLog(list):
+    def append(self, item) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    main()
