@@ -372,29 +372,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m agentteam.fakeserver --reply TEXT``: serve until killed; prints the URL.
-
-    For benchmarks and load tests, which need the server in a process of its own.
-    ``--reply`` may be given several times: replies cycle.
-    """
-    import argparse
-    import itertools
+def serve(responder: Responder, port: int = 0, record: bool = True) -> None:
+    """Serve in this process until killed, printing the URL first (benchmarks, load tests)."""
     import sys
-    parser = argparse.ArgumentParser(prog="agentteam.fakeserver")
-    parser.add_argument("--reply", action="append", default=None)
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--no-record", action="store_true", help="keep no request log")
-    args = parser.parse_args(argv)
-    replies = itertools.cycle(args.reply or ["OK"])
-    lock = threading.Lock()
-
-    def respond(body: dict) -> str:
-        with lock:
-            return next(replies)
-    server = FakeOpenAIServer(respond, models=[], port=args.port)
-    if args.no_record:
-        server.requests = _Counter()
+    server = FakeOpenAIServer(responder, models=[], port=port)
+    if not record:
+        server.requests = _NoLog()
     server.start()
     print(server.url, flush=True)
     try:
@@ -406,13 +389,32 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
 
 
-class _Counter(list):
-    """A request log that only counts (long benchmarks would otherwise grow it)."""
-
-    count = 0
+class _NoLog(list):
+    """A request log that keeps nothing (a long benchmark would otherwise grow it)."""
 
     def append(self, item) -> None:
-        self.count += 1
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m agentteam.fakeserver --reply TEXT``: serve until killed; prints the URL.
+
+    ``--reply`` may be given several times: replies cycle.
+    """
+    import argparse
+    import itertools
+    parser = argparse.ArgumentParser(prog="agentteam.fakeserver")
+    parser.add_argument("--reply", action="append", default=None)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--no-record", action="store_true", help="keep no request log")
+    args = parser.parse_args(argv)
+    replies = itertools.cycle(args.reply or ["OK"])
+    lock = threading.Lock()
+
+    def respond(body: dict) -> str:
+        with lock:
+            return next(replies)
+    serve(respond, args.port, record=not args.no_record)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import itertools
 import re
-import sys
 import threading
 
-from agentteam.fakeserver import FakeOpenAIServer
+from agentteam.fakeserver import serve
 from agentteam.selection import SELECTOR_MARK
 
 AGENTS = ["Coder", "Critic", "Reviewer"]
@@ -39,23 +38,5 @@ def respond(body: dict) -> str:
     return REPLY
 
 
-def main() -> None:
-    server = FakeOpenAIServer(respond, models=[])
-    server.requests = _NoLog()
-    server.start()
-    print(server.url, flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    server.stop()
-    sys.exit(0)
-
-
-class _NoLog(list):
-    def append(self, item) -> None:
-        pass
-
-
 if __name__ == "__main__":
-    main()
+    serve(respond, record=False)
