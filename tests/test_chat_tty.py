@@ -131,3 +131,48 @@ def test_chat_history_is_kept_across_sessions(terminal, server, tmp_path):
 def test_chat_without_terminal_is_refused(cli):
     r = cli("chat")
     assert r.exit_code == 2 and "needs a terminal" in r.stderr
+
+
+RUN_TEAM = """\
+name: needs-docker
+task: Do the thing.
+models:
+  default: {{model: openai/fake-model, api_base: "{url}", api_key: NULL}}
+max_round: 2
+speaker_selection: round_robin
+code_execution: {{executor: docker}}
+agents:
+  - {{name: User_proxy, kind: user_proxy}}
+  - {{name: Coder, system_message: "Coder. You write code."}}
+"""
+
+
+def test_docker_unreachable_without_a_terminal_stops_before_any_call(server, tmp_path):
+    from .conftest import run_process
+    team = tmp_path / "t.yaml"
+    team.write_text(RUN_TEAM.format(url=server.url))
+    r = run_process("run", team, cwd=tmp_path, env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert r.returncode == 2
+    assert "Docker is not reachable" in r.stderr and "--executor local|none" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert server.requests == []
+
+
+def test_docker_unreachable_on_a_terminal_asks_the_person(server, tmp_path):
+    script(server, {"Coder": ["```python\nprint('ran')\n```"]})
+    team = tmp_path / "t.yaml"
+    team.write_text(RUN_TEAM.format(url=server.url))
+    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm",
+           "DOCKER_HOST": "unix:///nonexistent.sock"}
+    t = Terminal([sys.executable, "-m", "agentteam.cli", "run", str(team)], tmp_path, env)
+    try:
+        t.read_until(r"\[l\]ocally.*\[s\]kip.*\[q\]uit")
+        t.send("maybe\r")
+        t.read_until(r"not an option")
+        t.send("s\r")
+        t.read_until(r"ended by max_round")
+        assert t.proc.wait(timeout=30) == 3
+        assert len(server.completions()) == 1        # the run went on, without code
+    finally:
+        if t.proc.poll() is None:
+            t.proc.kill()
