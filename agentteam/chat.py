@@ -19,7 +19,7 @@ from .events import (EXIT_CODES, CodeRan, Event, MessageDelta, MessageDone, Mess
 from .executors.base import CodeExecutor
 from .messages import Message, Usage
 from .models import ChatModel, Completion, Cut, Delta, RetryNote
-from .selection import Selector, parse_name
+from .selection import Selector, parse_name, selector_prompt
 from .transcript import Recorded, TranscriptWriter
 
 EXIT_WORDS = ("exit", "quit", "/exit")
@@ -202,7 +202,6 @@ class GroupChat:
         return choice.agent
 
     def _auto(self, prompt, allowed: list[str], last: str | None) -> Generator[Event, None, tuple]:
-        from .selection import selector_prompt
         profile = self.team.speaker_selection.model or "default"
         for attempt in (0, 1):
             try:

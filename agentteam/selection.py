@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from . import codeblocks
-from .config import AgentSpec, TeamSpec, executes_code, system_message
+from .config import TeamSpec, executes_code, system_message
 from .messages import Message
 
 SELECTOR_MARK = "You pick the next speaker of a group chat."
@@ -157,7 +157,3 @@ class Selector:
 
     def fallback(self, last: str | None, allowed: list[str]) -> str:
         return next_in_order(self.team, last, allowed)
-
-
-def agent_by_name(team: TeamSpec, name: str) -> AgentSpec:
-    return team.agent(name)
