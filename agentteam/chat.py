@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Callable, Generator, Iterator, Protocol
 
 from . import codeblocks
@@ -114,16 +115,16 @@ class GroupChat:
     # -- the loop ----------------------------------------------------------------
     def _begin(self) -> Iterator[Event]:
         names = [a.name for a in self.team.agents]
+        team_file = str(Path(self.team.source).resolve()) if self.team.source else ""
         path = str(self.transcript.path) if self.transcript else ""
         if self.resume:
             self.history = list(self.resume.messages)
             self.executed = set(self.resume.executed)
             self.rounds = self.history[-1].round if self.history else 0
             yield from self._emit(RunStarted(self.team.name, self.resume.task or self.task,
-                                             names, path, self.team.source or "", self.rounds))
+                                             names, path, team_file, self.rounds))
         else:
-            yield from self._emit(RunStarted(self.team.name, self.task, names, path,
-                                             self.team.source or ""))
+            yield from self._emit(RunStarted(self.team.name, self.task, names, path, team_file))
         if self.executor is not None and any(executes_code(a) for a in self.team.agents):
             self.executor.start_background()
         else:

@@ -191,3 +191,17 @@ def test_docker_leftovers_of_dead_runs_are_removed(tmp_path):
                                      "agentteam.host": os.uname().nodename})
     assert remove_leftovers(c) >= 1
     assert ct.id not in [x.id for x in containers()]
+
+
+@docker
+def test_docker_reads_outlast_a_silent_block(tmp_path):
+    """Docker API reads must not give up before the block's own time limit."""
+    ex = make_executor(CodeExecution(timeout=90), tmp_path / "w")
+    ex.check()
+    assert ex.client.api.timeout > 90
+    ex.start()
+    try:
+        r = ex.run(CodeBlock("python", "import time\ntime.sleep(3)\nprint('done')"))
+    finally:
+        ex.close()
+    assert (r.exit_code, r.output.strip()) == (0, "done")

@@ -25,14 +25,17 @@ FIX = ("start Docker (`sudo dockerd &` or `systemctl start docker`), or run with
        "`--executor local` (code runs on this machine) or `--executor none`")
 
 
-def client():
-    """A Docker client that has answered a ping, or ExecutionError saying what to do."""
+def client(timeout: float = 30):
+    """A Docker client that has answered a ping, or ExecutionError saying what to do.
+
+    ``timeout`` bounds every socket read, the output stream of a running block included.
+    """
     try:
         import docker
     except ImportError:
         raise ExecutionError("the `docker` Python package is missing: pip install docker") from None
     try:
-        c = docker.from_env(timeout=30)
+        c = docker.from_env(timeout=timeout)
         c.ping()
         return c
     except Exception as e:  # docker raises many kinds here: all mean "not reachable"
@@ -80,7 +83,8 @@ class DockerExecutor(CodeExecutor):
 
     def check(self) -> None:
         import docker.errors
-        self.client = client()
+        # A block may print nothing for its whole time limit: reads must outlast it.
+        self.client = client(timeout=self.spec.timeout + 30)
         try:
             self.client.images.get(self.spec.image)
         except docker.errors.ImageNotFound:
