@@ -77,6 +77,8 @@ class Report:
         print(f"\n== {title}")
 
     def table(self, header: list[str], rows: list[list[str]]) -> None:
+        if self.lines and self.lines[-1]:
+            self.lines.append("")
         self.lines.append("| " + " | ".join(header) + " |")
         self.lines.append("|" + "---|" * len(header))
         for row in rows:
