@@ -205,3 +205,15 @@ def test_docker_reads_outlast_a_silent_block(tmp_path):
     finally:
         ex.close()
     assert (r.exit_code, r.output.strip()) == (0, "done")
+
+
+@docker
+def test_background_processes_of_a_block_do_not_outlive_it(sandbox):
+    """Each block leaves 40 sleepers behind; with a 64-pid limit the later blocks only work
+    because leftovers are killed after every block and init reaps their zombies."""
+    for _ in range(4):
+        r = sandbox.run(CodeBlock("sh", "for i in $(seq 40); do sleep 300 & done; echo forked"))
+        assert r.exit_code == 0 and r.output.strip() == "forked", r.output
+    r = sandbox.run(CodeBlock("sh", "kill -9 -1; echo still here"))
+    assert "still here" in r.output
+    assert sandbox.run(CodeBlock("sh", "echo alive")).output.strip() == "alive"

@@ -113,7 +113,12 @@ class DockerExecutor(CodeExecutor):
                         f"{LABEL}.host": os.uname().nodename, f"{LABEL}.run": self.run_id},
                 network_mode=s.network, cap_drop=["ALL"], security_opt=["no-new-privileges"],
                 pids_limit=s.pids_limit, mem_limit=s.memory, memswap_limit=s.memory,
-                nano_cpus=int(s.cpus * 1e9), user=self.user(), read_only=True,
+                # An init (tini) reaps the zombies of killed blocks, which would otherwise
+                # hold pids. It and its `sleep` run as uid 0 with no capability, so that the
+                # sandbox user's `kill -9 -1` cannot stop the container; code always runs as
+                # the sandbox user, through exec.
+                init=True, user="0:0",
+                nano_cpus=int(s.cpus * 1e9), read_only=True,
                 tmpfs={"/tmp": f"size={s.tmpfs_size},mode=1777"},
                 volumes={str(self.work_dir): {"bind": "/workspace", "mode": "rw"}},
                 working_dir="/workspace", environment=dict(SANDBOX_ENV))
@@ -140,7 +145,13 @@ class DockerExecutor(CodeExecutor):
         cmd = ["python3", f"/workspace/{name}"] if block.language == "python" \
             else ["sh", f"/workspace/{name}"]
         try:
-            return self._exec(block, cmd)
+            result = self._exec(block, cmd)
+            if result.exit_code != 0 and _EXEC_FAILED in result.output:
+                # The container could not even start a process (a fork bomb's survivors
+                # hold every pid): reset it and run the block once more.
+                self._reset()
+                result = self._exec(block, cmd)
+            return result
         finally:
             host_file.unlink(missing_ok=True)
 
@@ -174,13 +185,29 @@ class DockerExecutor(CodeExecutor):
     def _kill_all(self) -> None:
         """Kill every process of the sandbox user but the container's init (pid 1).
 
-        Three rounds, so that a fork bomb's children forked during one are caught by the next.
+        Rounds until only init is left, so that a fork bomb's children forked during one
+        round are caught by the next; when not even that can start, reset the container.
         """
+        # Counting with a glob and `read` forks nothing. Zombies (already dead, reaped by
+        # init soon) do not count; a clean container shows init, its sleep and this shell.
+        script = ("for i in 1 2 3 4 5 6 7 8 9 10; do kill -9 -1 2>/dev/null; n=0; "
+                  "for p in /proc/[0-9]*; do read -r s < $p/stat 2>/dev/null || continue; "
+                  "case \"$s\" in *') Z '*) ;; *) n=$((n+1)) ;; esac; done; "
+                  "[ $n -le 3 ] && exit 0; sleep 0.05; done; exit 1")
         try:
-            self.container.exec_run(["sh", "-c", "kill -9 -1; kill -9 -1; kill -9 -1"],
-                                    user=self.user())
+            code, _ = self.container.exec_run(["sh", "-c", script], user=self.user())
         except Exception:  # the container may already be gone; close() removes it
-            pass
+            return
+        if code != 0:
+            self._reset()
+
+    def _reset(self) -> None:
+        """Restart the container: every process in it dies; the work dir stays."""
+        try:
+            self.container.restart(timeout=0)
+        except Exception as e:  # docker-py raises APIError and friends
+            raise ExecutionError(f"the sandbox container could not be reset: {_short(e)}; "
+                                 "`agentteam sandbox check` tells more") from None
 
     def close(self) -> None:
         with self._lock:
@@ -194,6 +221,9 @@ class DockerExecutor(CodeExecutor):
             except Exception:  # already removed
                 pass
             self.container = None
+
+
+_EXEC_FAILED = "OCI runtime exec failed"
 
 
 def _drain(stream, cap: OutputCap, done: threading.Event) -> None:
