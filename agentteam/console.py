@@ -93,6 +93,7 @@ class ConsoleView:
         self.quiet = quiet
         self.colors: dict[str, str] = {}
         self.stream: _CodeStream | None = None
+        self.pending: MessageStarted | None = None
 
     def color(self, agent: str) -> str:
         if agent not in self.colors:
@@ -117,15 +118,20 @@ class ConsoleView:
                                          (f" · agents: {', '.join(ev.agents)}", "dim")))
 
     def _message_start(self, ev: MessageStarted) -> None:
-        self._header(ev.agent, ev.round)
-        self.stream = _CodeStream(self.console)
+        # The header waits for the first token: a call that fails before it (and is
+        # retried) leaves no empty header behind.
+        self.pending = ev
+        self.stream = None
 
     def _message_delta(self, ev: MessageDelta) -> None:
         if self.stream is None:
-            self._message_start(MessageStarted(ev.round, ev.agent))
+            self._header(ev.agent, ev.round)
+            self.stream = _CodeStream(self.console)
+            self.pending = None
         self.stream.feed(ev.text)
 
     def _message(self, ev: MessageDone) -> None:
+        self.pending = None
         if self.stream is not None:      # it was streamed: just close it
             self.stream.end()
             self.stream = None
@@ -135,6 +141,8 @@ class ConsoleView:
             return
         if ev.kind == "code_result" or (ev.agent in self.typed_by_person and ev.round > 0):
             return      # shown already (as code_result events, or typed at the prompt)
+        if not ev.content:
+            return
         self._header(ev.agent, ev.round, " · task" if ev.round == 0 else "")
         stream = _CodeStream(self.console)
         stream.feed(ev.content)

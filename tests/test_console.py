@@ -64,3 +64,11 @@ def test_json_printer_one_object_per_line_without_deltas():
     assert len(lines) == 1
     obj = json.loads(lines[0])
     assert list(obj)[0] == "type" and obj["type"] == "message" and obj["content"] == "x"
+
+
+def test_a_retried_call_leaves_no_empty_header():
+    v, out, _ = view()
+    v(MessageStarted(1, "Coder"))          # failed before its first token; retried
+    v(MessageStarted(1, "Coder"))
+    stream(v, "Coder", "hello")
+    assert out.getvalue().count("Coder round 1") == 1
