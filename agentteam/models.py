@@ -89,8 +89,8 @@ def litellm():
                     else logging.CRITICAL
                 for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
                     logging.getLogger(name).setLevel(level)
-                if level == logging.DEBUG:
-                    mod._turn_on_debug() if hasattr(mod, "_turn_on_debug") else None
+                if level == logging.DEBUG and hasattr(mod, "_turn_on_debug"):
+                    mod._turn_on_debug()
                 _litellm_mod = mod
     return _litellm_mod
 
@@ -344,8 +344,7 @@ class LiteLLMModel:
             raise err from None
         text = "".join(parts)
         if not finished:
-            raise StreamCut(f"the stream from {p.endpoint} broke off after {len(text)} "
-                            f"characters (profile `{p.name}`)", p.name, partial=text)
+            raise pe.stream_cut(p, text)
         return Completion(text, p.name, _usage(p, getattr(usage, "prompt_tokens", 0) or 0,
                                                getattr(usage, "completion_tokens", 0) or 0,
                                                time.monotonic() - start))

@@ -7,7 +7,7 @@ their errors here, so a fault reads the same whichever path met it.
 from __future__ import annotations
 
 from .errors import (AuthError, ContextOverflow, ModelError, ModelNotFound, ModelTimeout,
-                     RateLimited, ServerError, redact)
+                     RateLimited, ServerError, StreamCut, redact)
 from .profiles import Profile
 
 CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context window",
@@ -52,6 +52,11 @@ def no_answer(p: Profile) -> ModelError:
 def too_slow(p: Profile) -> ModelError:
     return ModelTimeout(f"reply from {p.endpoint} took longer than {p.timeout:g}s (profile "
                         f"`{p.name}`)", p.name, retryable=True)
+
+
+def stream_cut(p: Profile, partial: str) -> ModelError:
+    return StreamCut(f"the stream from {p.endpoint} broke off after {len(partial)} characters "
+                     f"(profile `{p.name}`)", p.name, partial=partial)
 
 
 def malformed(p: Profile, detail: str) -> ModelError:

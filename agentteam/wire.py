@@ -18,7 +18,7 @@ import time
 from typing import Iterator
 
 from . import provider_errors as pe
-from .errors import ModelError, StreamCut
+from .errors import ModelError
 from .profiles import Profile
 
 # Providers that speak the OpenAI wire format, and the key variable each falls back to.
@@ -125,16 +125,12 @@ class WireClient:
             raise err from None
         except httpx.HTTPError as e:   # connect errors, a connection dropped mid-reply
             if parts or isinstance(e, (httpx.RemoteProtocolError, httpx.ReadError)) and finish:
-                err = StreamCut(f"the stream from {p.endpoint} broke off after "
-                                f"{len(''.join(parts))} characters (profile `{p.name}`)",
-                                p.name, partial="".join(parts))
+                err = pe.stream_cut(p, "".join(parts))
             else:
                 err = pe.unreachable(p, pe.short(f"{type(e).__name__}: {e}"))
             raise err from None
         if finish is None:
-            raise StreamCut(f"the stream from {p.endpoint} broke off after "
-                            f"{len(''.join(parts))} characters (profile `{p.name}`)",
-                            p.name, partial="".join(parts))
+            raise pe.stream_cut(p, "".join(parts))
         yield {"finish_reason": finish, "usage": usage or {}}
 
 
