@@ -34,6 +34,17 @@ def _fail(e: AgentTeamError, as_json: bool = False) -> None:
     raise typer.Exit(e.exit_code)
 
 
+def _check_choices(as_json: bool, **values: tuple) -> None:
+    """Refuse a flag whose value is not one of its choices: {flag: (value, choices)}."""
+    for flag, (value, allowed) in values.items():
+        if value is not None and value not in allowed:
+            _fail(ConfigError(f"--{flag} {value!r}: expected one of {', '.join(allowed)}"),
+                  as_json)
+
+
+EXECUTORS = ("docker", "local", "none")
+
+
 def _interactive() -> bool:
     return sys.stdin.isatty()
 
@@ -89,10 +100,8 @@ def run(
     """Run a team on its task, streaming every message live."""
     from .runner import RunRequest
     _verbose(verbose)
-    for name, value, allowed in (("--executor", executor, ("docker", "local", "none")),
-                                 ("--human", human, ("always", "terminate", "never"))):
-        if value is not None and value not in allowed:
-            _fail(ConfigError(f"{name} {value!r}: expected one of {', '.join(allowed)}"), as_json)
+    _check_choices(as_json, executor=(executor, EXECUTORS),
+                   human=(human, ("always", "terminate", "never")))
     req = RunRequest(str(team_file) if team_file else None, task, model, max_round, executor,
                      human, str(transcript) if transcript else None,
                      str(resume) if resume else None, str(replay) if replay else None,
@@ -101,17 +110,25 @@ def run(
 
 
 def _run(req, as_json: bool, quiet: bool) -> int:
-    from .chat import drive
     from .console import ConsoleHuman, ConsoleView, JsonPrinter
-    from .localmodel import LocalServers
-    from .models import needs_litellm, preload
-    from .runner import build_chat, prepare
+    from .runner import prepare
     view = JsonPrinter() if as_json else ConsoleView(quiet=quiet)
     human = ConsoleHuman() if req.interactive else None
     try:
         prepared = prepare(req, _ask_executor, _build_missing_image)
     except AgentTeamError as e:
         _fail(e, as_json)
+    return _drive(prepared, req, view, human, as_json).exit_code
+
+
+def _drive(prepared, req, view, human, as_json: bool = False, soft_interrupt: bool = False,
+           on_session=None):
+    """Everything after `prepare`, for `run` and `chat` alike: start what the models need,
+    run the chat to its end, and release everything (on failures too)."""
+    from .chat import drive
+    from .localmodel import LocalServers
+    from .models import needs_litellm, preload
+    from .runner import build_chat
     if not req.replay and needs_litellm(prepared.profiles):
         preload()   # the LiteLLM import overlaps the sandbox start and the local server start
     for n in prepared.notices:
@@ -124,9 +141,10 @@ def _run(req, as_json: bool, quiet: bool) -> int:
             if prepared.executor:
                 prepared.executor.close()
             _fail(e, as_json)
-        chat = build_chat(prepared, prepared.model(req.no_cache), req, human)
-        ended = drive(chat.run(), view)
-    return ended.exit_code
+        session = build_chat(prepared, prepared.model(req.no_cache), req, human, soft_interrupt)
+        if on_session:
+            on_session(session)
+        return drive(session.run(), view)
 
 
 def _build_missing_image(image: str) -> None:
@@ -160,18 +178,14 @@ def chat(
     from rich.console import Console
     from rich.text import Text
 
-    from .chat import drive
     from .config import load_team
     from .console import ConsoleView
     from .interactive import HELP, PromptHuman
-    from .localmodel import LocalServers
-    from .models import preload
-    from .runner import RunRequest, build_chat, chat_team, prepare
+    from .runner import RunRequest, chat_team, prepare
     if not _interactive():
         _fail(ConfigError("agentteam chat needs a terminal to type in; use `agentteam run` "
                           "for scripts and CI"))
-    if executor is not None and executor not in ("docker", "local", "none"):
-        _fail(ConfigError(f"--executor {executor!r}: expected one of docker, local, none"))
+    _check_choices(False, executor=(executor, EXECUTORS))
     try:
         team = chat_team(load_team(team_file) if team_file else None)
         req = RunRequest(str(team_file) if team_file else None, None, model, None, executor,
@@ -179,22 +193,13 @@ def chat(
         prepared = prepare(req, _ask_executor, _build_missing_image, team=team)
     except AgentTeamError as e:
         _fail(e)
-    preload()
     console = Console(highlight=False)
     view = ConsoleView(console, typed_by_person=frozenset(
         a.name for a in prepared.team.agents if a.kind == "user_proxy"))
     human = PromptHuman(console)
-    for n in prepared.notices:
-        view(n)
     console.print(Text(HELP, style="dim"))
-    with LocalServers(prepared.profiles, on_notice=view) as local:
-        try:
-            local.start()
-        except AgentTeamError as e:
-            _fail(e)
-        session = build_chat(prepared, prepared.model(), req, human, soft_interrupt=True)
-        human.chat = session
-        ended = drive(session.run(), view)
+    ended = _drive(prepared, req, view, human, soft_interrupt=True,
+                   on_session=lambda session: setattr(human, "chat", session))
     raise typer.Exit(ended.exit_code)
 
 

@@ -93,7 +93,6 @@ class ConsoleView:
         self.quiet = quiet
         self.colors: dict[str, str] = {}
         self.stream: _CodeStream | None = None
-        self.pending: MessageStarted | None = None
 
     def color(self, agent: str) -> str:
         if agent not in self.colors:
@@ -120,18 +119,15 @@ class ConsoleView:
     def _message_start(self, ev: MessageStarted) -> None:
         # The header waits for the first token: a call that fails before it (and is
         # retried) leaves no empty header behind.
-        self.pending = ev
         self.stream = None
 
     def _message_delta(self, ev: MessageDelta) -> None:
         if self.stream is None:
             self._header(ev.agent, ev.round)
             self.stream = _CodeStream(self.console)
-            self.pending = None
         self.stream.feed(ev.text)
 
     def _message(self, ev: MessageDone) -> None:
-        self.pending = None
         if self.stream is not None:      # it was streamed: just close it
             self.stream.end()
             self.stream = None
