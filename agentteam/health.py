@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
-from .errors import ModelError, redact
+from .errors import AuthError, ModelError, ModelNotFound, redact
 from .profiles import Profile
 
 PROMPT = [{"role": "user", "content": "Reply with the single word OK."}]
@@ -57,10 +57,6 @@ def _list_models(p: Profile, timeout: float) -> tuple[int, list[str]]:
     return 200, [m.get("id", "") for m in data if isinstance(m, dict)]
 
 
-def _served_name(p: Profile) -> str:
-    return p.model.split("/", 1)[1] if "/" in p.model else p.model
-
-
 def check_profile(p: Profile, timeout: float = 15.0, call: bool = True) -> Health:
     """All checks for one profile; never raises."""
     h = Health(p.name, p.model, p.endpoint)
@@ -79,9 +75,9 @@ def check_profile(p: Profile, timeout: float = 15.0, call: bool = True) -> Healt
         if status == 200:
             h.key_ok = True
             if ids:
-                h.listed = _served_name(p) in ids
+                h.listed = p.served_name in ids
                 if not h.listed:
-                    h.problem = (f"model `{_served_name(p)}` is not served by {p.endpoint}; "
+                    h.problem = (f"model `{p.served_name}` is not served by {p.endpoint}; "
                                  f"it serves: {', '.join(ids[:8])}")
                     return h
     if call:
@@ -90,24 +86,23 @@ def check_profile(p: Profile, timeout: float = 15.0, call: bool = True) -> Healt
 
 
 def _complete(p: Profile, h: Health, timeout: float) -> None:
-    from .models import litellm, map_error, adapt
-    kwargs = dict(p.params)
-    kwargs.update(model=p.model, messages=adapt(PROMPT, p), max_tokens=512, num_retries=0,
-                  timeout=timeout, drop_params=True)
+    """A tiny completion through the model layer (wire or LiteLLM), once, no fallbacks."""
+    from .models import LiteLLMModel
+    once = replace(p, params={**p.params, "max_tokens": 512}, num_retries=0, fallbacks=[],
+                   timeout=timeout, first_token_timeout=None)
     start = time.monotonic()
     try:
-        litellm().completion(**kwargs)
-    except Exception as e:  # mapped to a person's words below
-        err = e if isinstance(e, ModelError) else map_error(e, p)
+        for _ in LiteLLMModel({p.name: once}).stream(p.name, PROMPT):
+            pass
+    except ModelError as e:
         h.completion = False
-        text = str(err)
-        if "401" in text or "403" in text or "key" in text.lower() and "refused" in text:
+        if isinstance(e, AuthError):
             h.key_ok = False
-        elif "404" in text or "not found" in text:
+        elif isinstance(e, ModelNotFound):
             h.listed = False
-        elif "cannot reach" in text:
+        elif str(e).startswith("cannot reach"):
             h.reachable = False
-        h.problem = redact(text)
+        h.problem = redact(str(e))
         return
     h.latency_s = round(time.monotonic() - start, 3)
     h.completion = True

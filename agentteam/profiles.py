@@ -59,6 +59,11 @@ class Profile:
         return "openai" if self.params.get("api_base") else "unknown"
 
     @property
+    def served_name(self) -> str:
+        """The model's name as the server knows it (the id without its provider prefix)."""
+        return self.model.split("/", 1)[1] if "/" in self.model else self.model
+
+    @property
     def endpoint(self) -> str:
         """Where requests go, for people: the base URL or the provider's name."""
         return self.params.get("api_base") or self.provider

@@ -37,8 +37,7 @@ def supports(p: Profile) -> bool:
     if p.provider not in WIRE_PROVIDERS or p.params.get("extra") or \
             p.params.get("custom_llm_provider"):
         return False
-    name = p.model.split("/", 1)[-1]
-    if name.startswith(_SPECIAL_MODELS):
+    if p.served_name.startswith(_SPECIAL_MODELS):
         return False
     if p.provider == "azure":
         return bool(p.params.get("api_base") and p.params.get("api_version"))
@@ -66,7 +65,7 @@ class WireClient:
     @staticmethod
     def request(p: Profile, messages: list[dict]) -> tuple[str, dict, dict]:
         """URL, headers and JSON body of a streamed chat completion for this profile."""
-        name = p.model.split("/", 1)[1] if "/" in p.model else p.model
+        name = p.served_name
         key = p.params.get("api_key") or os.environ.get(WIRE_PROVIDERS[p.provider], "")
         base = (p.params.get("api_base") or "https://api.openai.com/v1").rstrip("/")
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
