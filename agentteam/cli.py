@@ -55,6 +55,7 @@ def _verbose(on: bool) -> None:
         return
     import logging
     import os
+
     from .errors import RedactingFormatter
     os.environ["AGENTTEAM_VERBOSE"] = "1"
     handler = logging.StreamHandler(sys.stderr)
@@ -67,7 +68,7 @@ def _verbose(on: bool) -> None:
 @app.command()
 def validate(files: List[Path] = typer.Argument(..., help="Team files to check.")) -> None:
     """Validate team files without calling any model."""
-    from .config import load_team
+    from .team import load_team
     bad = 0
     for f in files:
         try:
@@ -110,46 +111,33 @@ def run(
 
 
 def _run(req, as_json: bool, quiet: bool) -> int:
-    from .console import ConsoleHuman, ConsoleView, JsonPrinter
-    from .runner import prepare
+    from .ui.console import ConsoleHuman, ConsoleView, JsonPrinter
     view = JsonPrinter() if as_json else ConsoleView(quiet=quiet)
     human = ConsoleHuman() if req.interactive else None
+    return _drive(req, view, human, as_json).exit_code
+
+
+def _drive(req, view, human, as_json: bool = False, team=None, soft_interrupt: bool = False,
+           on_session=None):
+    """Run a request to its end through ``TeamRun``, for `run` and `chat` alike; any
+    problem before the chat starts is a one-line error and its exit code."""
+    from .conversation.groupchat import drive
+    from .runner import TeamRun
+    run = TeamRun(req, human, _ask_executor, _build_missing_image, team, soft_interrupt)
     try:
-        prepared = prepare(req, _ask_executor, _build_missing_image)
+        run.prepare()
+        events = run.events()
+        if on_session:
+            on_session(run)
+        return drive(events, view)
     except AgentTeamError as e:
         _fail(e, as_json)
-    return _drive(prepared, req, view, human, as_json).exit_code
-
-
-def _drive(prepared, req, view, human, as_json: bool = False, soft_interrupt: bool = False,
-           on_session=None):
-    """Everything after `prepare`, for `run` and `chat` alike: start what the models need,
-    run the chat to its end, and release everything (on failures too)."""
-    from .chat import drive
-    from .localmodel import LocalServers
-    from .models import needs_litellm, preload
-    from .runner import build_chat
-    if not req.replay and needs_litellm(prepared.profiles):
-        preload()   # the LiteLLM import overlaps the sandbox start and the local server start
-    for n in prepared.notices:
-        view(n)
-    with LocalServers(prepared.profiles, on_notice=view) as local:
-        try:
-            local.start()
-        except AgentTeamError as e:
-            prepared.transcript.close()
-            if prepared.executor:
-                prepared.executor.close()
-            _fail(e, as_json)
-        session = build_chat(prepared, prepared.model(req.no_cache), req, human, soft_interrupt)
-        if on_session:
-            on_session(session)
-        return drive(session.run(), view)
+        raise   # unreachable: _fail exits
 
 
 def _build_missing_image(image: str) -> None:
     """First run: build the default sandbox image (online, else offline where possible)."""
-    from . import sandbox
+    from .executors import sandbox
     if image != sandbox.DEFAULT_IMAGE:
         raise ExecutionError(f"the sandbox image `{image}` is missing; build it yourself "
                              "(it is not agentteam's default image)")
@@ -178,10 +166,10 @@ def chat(
     from rich.console import Console
     from rich.text import Text
 
-    from .config import load_team
-    from .console import ConsoleView
-    from .interactive import HELP, PromptHuman
-    from .runner import RunRequest, chat_team, prepare
+    from .runner import RunRequest, chat_team
+    from .team import load_team
+    from .ui.console import ConsoleView
+    from .ui.interactive import HELP, PromptHuman
     if not _interactive():
         _fail(ConfigError("agentteam chat needs a terminal to type in; use `agentteam run` "
                           "for scripts and CI"))
@@ -190,16 +178,17 @@ def chat(
         team = chat_team(load_team(team_file) if team_file else None)
         req = RunRequest(str(team_file) if team_file else None, None, model, None, executor,
                          "always", str(transcript) if transcript else None, interactive=True)
-        prepared = prepare(req, _ask_executor, _build_missing_image, team=team)
     except AgentTeamError as e:
         _fail(e)
     console = Console(highlight=False)
     view = ConsoleView(console, typed_by_person=frozenset(
-        a.name for a in prepared.team.agents if a.kind == "user_proxy"))
+        a.name for a in team.agents if a.kind == "user_proxy"))
     human = PromptHuman(console)
-    console.print(Text(HELP, style="dim"))
-    ended = _drive(prepared, req, view, human, soft_interrupt=True,
-                   on_session=lambda session: setattr(human, "chat", session))
+
+    def started(run) -> None:
+        human.run = run
+        console.print(Text(HELP, style="dim"))
+    ended = _drive(req, view, human, team=team, soft_interrupt=True, on_session=started)
     raise typer.Exit(ended.exit_code)
 
 
@@ -236,13 +225,13 @@ def models(
 ) -> None:
     """Check every model profile: endpoint, key, model, latency of a tiny completion."""
     _verbose(verbose)
-    from .defaults import discover
-    from .health import check_all
-    from .localmodel import LocalServers
+    from .models.defaults import discover
+    from .models.health import check_all
+    from .models.localmodel import LocalServers
     from .runner import resolve_profiles
     try:
         if team_file:
-            from .config import load_team
+            from .team import load_team
             profiles, _ = resolve_profiles(load_team(team_file), None)
         else:
             profiles = discover()
@@ -296,7 +285,7 @@ def sandbox_build(
     mirror: Optional[str] = typer.Option(None, "--mirror", help="Debian mirror (--offline)."),
 ) -> None:
     """Build the default code-execution image."""
-    from . import sandbox
+    from .executors import sandbox
     try:
         if offline:
             sandbox.build_offline(image, mirror, progress=_progress)
@@ -313,8 +302,8 @@ def sandbox_check(
     as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
 ) -> None:
     """Check Docker, the image, and that the sandbox limits are really enforced."""
-    from . import sandbox
-    from .config import load_team
+    from .executors import sandbox
+    from .team import load_team
     spec = None
     if team_file:
         try:

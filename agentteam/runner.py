@@ -1,31 +1,40 @@
-"""Put a run together from the command line's request: team, models, executor, transcript.
+"""``run_team()``: everything a run needs, put together and taken down.
 
-Everything that can be found wrong is found here, before any model call, and
-raised as an AgentTeamError; nothing here prints or exits.
+``prepare`` loads and checks the team, the profiles, the executor and the
+transcript; everything that can be found wrong is found there, before any model
+call, and raised as an AgentTeamError. ``TeamRun.events()`` then starts what the
+models need (the embedded llama.cpp server), runs the group chat and yields its
+events, and releases everything on every way out. Nothing here prints or exits.
 """
 
 from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Generator, Iterator
 
-from . import profiles as profiles_mod
-from .chat import GroupChat, Human
-from .config import TeamSpec, executes_code, human_input, load_team
-from .defaults import default_profiles
+from .conversation.events import Event, Notice
+from .conversation.groupchat import GroupChat, Human
+from .conversation.transcript import Recorded, TranscriptWriter, default_path, read
 from .errors import ConfigError, ExecutionError, UsageError
-from .events import Notice
 from .executors import make_executor
 from .executors.base import CodeExecutor
-from .profiles import Profile
-from .transcript import Recorded, TranscriptWriter, default_path, read
+from .models import profiles as profiles_mod
+from .models.defaults import default_profiles
+from .models.profiles import Profile
+from .team import TeamSpec, executes_code, human_input, load_team
 
 
 @dataclass
 class RunRequest:
-    """What the person asked for on the command line."""
+    """What a run is asked to do (the command line's flags, or ``run_team``'s arguments).
+
+    ``work_dir`` replaces the team's work dir; ``own_work_dir`` gives the run a new
+    one of its own under ``.agentteam/work/`` (concurrent runs of one team then
+    never share files).
+    """
 
     team_file: str | None
     task: str | None = None
@@ -38,6 +47,8 @@ class RunRequest:
     replay: str | None = None
     no_cache: bool = False
     interactive: bool = False
+    work_dir: str | None = None
+    own_work_dir: bool = False
 
 
 @dataclass
@@ -52,13 +63,13 @@ class Prepared:
 
     def model(self, no_cache: bool = False):
         """The ChatModel for this run: replayed, cached, or LiteLLM."""
-        from .models import LiteLLMModel
+        from .models.provider import ProviderModel
         if self.replay is not None:
-            from .replay import ReplayModel
+            from .models.replay import ReplayModel
             return ReplayModel(self.replay, self.team)
-        model = LiteLLMModel(self.profiles)
+        model = ProviderModel(self.profiles)
         if self.team.cache is not None and not no_cache:
-            from .cache import CachedModel
+            from .models.cache import CachedModel
             c = self.team.cache
             model = CachedModel(model, self.profiles, c.seed,
                                 (self.team.base_dir / c.dir) if c.dir else None)
@@ -145,6 +156,7 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
                               f"agentteam run TEAM.yaml --resume {req.resume}")
         # A replay calls no model, so it needs none of the keys the team file names.
         team = load_team(team_file, _AnyEnv() if req.replay else None)
+    team = _with_work_dir(team, req)
     if req.max_round is not None and req.max_round < 1:
         raise ConfigError(f"--max-round must be at least 1 (got {req.max_round})")
     check_people(team, req.human, req.interactive)
@@ -158,6 +170,19 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
     path = Path(req.transcript) if req.transcript else \
         (resume.path if resume else default_path(team.name))
     return Prepared(team, profiles, executor, TranscriptWriter(path), resume, notices, replay)
+
+
+def _with_work_dir(team: TeamSpec, req: RunRequest) -> TeamSpec:
+    """The team with the run's own work dir, when the request asks for one."""
+    if req.work_dir:
+        where = Path(req.work_dir).resolve()
+    elif req.own_work_dir:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        where = (Path.cwd() / ".agentteam" / "work" / f"{stamp}-{team.name}").resolve()
+    else:
+        return team
+    spec = team.code_execution.model_copy(update={"work_dir": str(where)})
+    return team.model_copy(update={"code_execution": spec})
 
 
 def _input_files(team: TeamSpec) -> list[Path]:
@@ -194,11 +219,77 @@ class _AnyEnv(dict):
         return ""
 
 
-def build_chat(p: Prepared, model, req: RunRequest, human: Human | None,
-               soft_interrupt: bool = False) -> GroupChat:
-    return GroupChat(p.team, model, p.executor, human, p.transcript, task=req.task,
-                     max_round=req.max_round, human_override=req.human, resume=p.resume,
-                     soft_interrupt=soft_interrupt)
+class TeamRun:
+    """One run: ``prepare()`` (raises before any call), then iterate ``events()``.
+
+    ``chat`` is the GroupChat once the run has started (``agentteam chat`` reads
+    its history for ``/save``).
+    """
+
+    def __init__(self, req: RunRequest, human: Human | None = None,
+                 ask_executor: ExecutorChoice | None = None,
+                 build_image: Callable[[str], None] | None = None,
+                 team: TeamSpec | None = None, soft_interrupt: bool = False):
+        self.req, self.human, self.soft_interrupt = req, human, soft_interrupt
+        self._ask_executor, self._build_image, self._team = ask_executor, build_image, team
+        self.prepared: Prepared | None = None
+        self.chat: GroupChat | None = None
+
+    def prepare(self) -> Prepared:
+        if self.prepared is None:
+            self.prepared = prepare(self.req, self._ask_executor, self._build_image, self._team)
+        return self.prepared
+
+    def events(self) -> Generator[Event, None, None]:
+        """The run's events, ``RunEnded`` last; raises AgentTeamError if it cannot start."""
+        from .models.localmodel import LocalServers
+        from .models.provider import needs_litellm, preload
+        p = self.prepare()
+        if not self.req.replay and needs_litellm(p.profiles):
+            preload()   # the LiteLLM import overlaps the sandbox and local server start
+        yield from p.notices
+        notices: list[Event] = []
+        try:
+            with LocalServers(p.profiles, on_notice=notices.append) as local:
+                local.start()
+                yield from notices
+                self.chat = GroupChat(p.team, p.model(self.req.no_cache), p.executor, self.human,
+                                      p.transcript, task=self.req.task,
+                                      max_round=self.req.max_round,
+                                      human_override=self.req.human, resume=p.resume,
+                                      soft_interrupt=self.soft_interrupt)
+                yield from self.chat.run()
+        finally:
+            # the chat closes both when it ran; here for a run that never got that far
+            p.transcript.close()
+            if p.executor is not None:
+                p.executor.close()
+
+
+def run_team(team: str | Path | TeamSpec, task: str | None = None, *,
+             model: str | None = None, max_round: int | None = None,
+             executor: str | None = None, transcript: str | Path | None = None,
+             resume: str | Path | None = None, replay: str | Path | None = None,
+             no_cache: bool = False, work_dir: str | Path | None = None,
+             own_work_dir: bool = False, human: Human | None = None) -> Iterator[Event]:
+    """Run a team (a team file's path, or a loaded ``TeamSpec``) and yield its events.
+
+    The last event is ``RunEnded`` (its ``exit_code`` follows the CLI's). Nothing is
+    printed; the embedded model server, the sandbox container and the transcript are
+    started and released by the run. Without ``human``, the team must not need a person
+    (``human_input: always`` and manual selection are refused). Problems found before
+    the run starts raise ``AgentTeamError`` (``ConfigError`` for the team file).
+
+        for event in run_team("teams/cars_critic.yaml", max_round=6):
+            print(event.type)
+    """
+    spec = team if isinstance(team, TeamSpec) else None
+    req = RunRequest(None if spec else str(team), task, model, max_round, executor, None,
+                     str(transcript) if transcript else None, str(resume) if resume else None,
+                     str(replay) if replay else None, no_cache, human is not None,
+                     str(work_dir) if work_dir else None, own_work_dir)
+    return TeamRun(req, human, team=spec).events()
+
 
 
 CHAT_TEAM = """\
@@ -218,7 +309,7 @@ agents:
 
 def chat_team(team: TeamSpec | None) -> TeamSpec:
     """The team for `agentteam chat`: the person is the user proxy; no task is sent first."""
-    from .config import AgentSpec, parse_team
+    from .team import AgentSpec, parse_team
     if team is None:
         team = parse_team(CHAT_TEAM, "chat.yaml", {})
         team.source = None

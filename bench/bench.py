@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -83,9 +82,9 @@ class Report:
         self.lines.append("|" + "---|" * len(header))
         for row in rows:
             self.lines.append("| " + " | ".join(row) + " |")
-        widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+        widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
         for row in [header] + rows:
-            print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
+            print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)))
 
 
 def overhead(r: Report, url: str, reps: int) -> dict:
@@ -185,9 +184,9 @@ def code_execution(r: Report, reps: int) -> None:
     r.section("Code execution", "A `print(1)` block: `docker exec` in the run's warm "
                                 "container vs a new container per block (`docker run`).")
     try:
-        from agentteam.config import CodeExecution
+        from agentteam.conversation.messages import CodeBlock
         from agentteam.executors.docker import DockerExecutor
-        from agentteam.messages import CodeBlock
+        from agentteam.team import CodeExecution
     except ImportError as e:
         r.lines.append(f"skipped: {e}")
         return
@@ -227,7 +226,7 @@ def machine() -> str:
                          ("agentteam", "ag2", "autogen-agentchat", "litellm", "openai")
                          if _has(p))
     return (f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {os.cpu_count()} cores "
-            f"({cpu}) · {resource.getpagesize() and round(os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30)} GB · "
+            f"({cpu}) · {round(os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30)} GB · "
             f"Python {platform.python_version()} · {versions}")
 
 

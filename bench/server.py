@@ -1,9 +1,10 @@
 """The benchmark's fake OpenAI-compatible server, in a process of its own.
 
 Agents get the same neutral ~40-word reply (no agent names, no keyword, so no
-framework can skip a selection). Selection requests (agentteam's, AG2's "role play
-game", AgentChat's selector) are answered with a valid candidate, in rotation, so
-no framework retries. Prints its URL, then serves until killed.
+framework can skip a selection). Selection requests (agentteam's, named in its
+X-Agentteam-Agent header; AG2's and AgentChat's "role play game" prompts) are
+answered with a valid candidate, in rotation, so no framework retries. Prints its
+URL, then serves until killed.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import itertools
 import re
 import threading
 
-from agentteam.fakeserver import serve
-from agentteam.selection import SELECTOR_MARK
+from agentteam.testing.fakeserver import serve
 
 AGENTS = ["Coder", "Critic", "Reviewer"]
 REPLY = ("I looked at the data and the numbers line up with what we expected earlier. "
@@ -29,9 +29,11 @@ def candidates(text: str) -> list[str]:
     return found or AGENTS
 
 
-def respond(body: dict) -> str:
+def respond(body: dict, agent: str) -> str:
+    # agentteam names the agent of each call (X-Agentteam-Agent); the other frameworks'
+    # selection requests are recognised by their prompts.
     text = "\n".join(str(m.get("content") or "") for m in body.get("messages", []))
-    if SELECTOR_MARK in text or "role play game" in text:
+    if agent == "(selector)" or "role play game" in text:
         names = candidates(text)
         with _lock:
             return names[next(_turn) % len(names)]

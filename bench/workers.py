@@ -25,17 +25,17 @@ TASK = "Look at the cars data and describe how weight relates to horsepower."
 
 
 def agentteam_chat(url: str, mode: str, rounds: int) -> None:
-    from agentteam.chat import GroupChat, drive
-    from agentteam.config import parse_team
-    from agentteam.models import LiteLLMModel
-    from agentteam.profiles import resolve
+    from agentteam.conversation.groupchat import GroupChat, drive
+    from agentteam.models.profiles import resolve
+    from agentteam.models.provider import ProviderModel
+    from agentteam.team import parse_team
     agents = "\n".join(f"  - {{name: {n}, description: '{d}', system_message: '{n}. {d}'}}"
                        for n, d in AGENTS.items())
     team = parse_team(f"name: bench\ntask: {TASK}\nmodels: {{default: {{model: openai/fake-model, "
                       f"api_base: '{url}', api_key: NULL, temperature: 0}}}}\nmax_round: {rounds}\n"
                       f"termination: NEVER_SAID\nspeaker_selection: {mode}\n"
                       f"code_execution: {{executor: none}}\nagents:\n{agents}\n", "b.yaml", {})
-    end = drive(GroupChat(team, LiteLLMModel(resolve(team)), None, None, None).run(),
+    end = drive(GroupChat(team, ProviderModel(resolve(team)), None, None, None).run(),
                 lambda ev: None)
     assert end.rounds == rounds, end
 
@@ -56,6 +56,7 @@ def ag2_chat(url: str, mode: str, rounds: int) -> None:
 
 def agentchat_chat(url: str, mode: str, rounds: int) -> None:
     import asyncio
+
     from autogen_agentchat.agents import AssistantAgent
     from autogen_agentchat.conditions import MaxMessageTermination
     from autogen_agentchat.teams import RoundRobinGroupChat, SelectorGroupChat

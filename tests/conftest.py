@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agentteam.cli import app
-from agentteam.fakeserver import FakeOpenAIServer, by_system_prefix
+from agentteam.testing.fakeserver import FakeOpenAIServer, by_agent
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -32,7 +32,7 @@ def server():
 
 
 def script(server: FakeOpenAIServer, mapping: dict[str, list[str]], default: str = "OK"):
-    server.responder = by_system_prefix(mapping, default)
+    server.responder = by_agent(mapping, default)
 
 
 TEAM = """\

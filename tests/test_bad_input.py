@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentteam.config import parse_team
 from agentteam.errors import ConfigError
+from agentteam.team import parse_team
 
 from .conftest import run_process
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from agentteam.chat import GroupChat, drive, terminates
-from agentteam.config import parse_team
+from agentteam.conversation.groupchat import GroupChat, drive
+from agentteam.conversation.messages import CodeResult
+from agentteam.conversation.termination import terminates
 from agentteam.errors import ModelError
-from agentteam.messages import CodeResult
+from agentteam.team import parse_team
 from agentteam.testing import FakeExecutor, ScriptedModel
 
 TEAM = """\
@@ -159,7 +159,7 @@ def test_auto_selector_prompt_is_compact():
     model.enqueue("Critic", long, long)
     model.enqueue("selector", "Coder", "Critic", "Coder", "Critic", "Coder")
     run(GroupChat(team(selection="auto", max_round=5), model, None))
-    prompts = [m for p, m in model.calls if m[0]["content"].startswith("You pick")]
+    prompts = [m for p, m, agent in model.calls if agent == "(selector)"]
     assert prompts
     assert all(sum(len(x["content"]) for x in p) < 2000 for p in prompts)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
-from agentteam.selection import SELECTOR_MARK
+from agentteam.models.base import SELECTOR
 
 from .conftest import script
 
 
 def record(cli, server, team_file, tmp_path, selection="auto"):
-    script(server, {SELECTOR_MARK: ["Coder", "Critic", "Coder"], "Coder": ["c1", "c2 TERMINATE"],
+    script(server, {SELECTOR: ["Coder", "Critic", "Coder"], "Coder": ["c1", "c2 TERMINATE"],
                     "Critic": ["k1"]})
     t = tmp_path / "rec.jsonl"
     team = team_file(selection=selection, max_round=10)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agentteam.config import load_team, parse_team
 from agentteam.errors import ConfigError
+from agentteam.team import load_team, parse_team
 
 from .conftest import ROOT
 
@@ -136,7 +136,7 @@ def test_yaml_tags_are_refused():
 
 def test_anchor_bomb_is_stopped():
     lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
-    for prev, cur in zip("abcdefgh", "bcdefghi"):
+    for prev, cur in zip("abcdefgh", "bcdefghi", strict=False):
         lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
     out = problems("\n".join(lines) + "\n")
     assert "alias/anchor bomb" in out[0]

@@ -7,9 +7,15 @@ import json
 
 from rich.console import Console
 
-from agentteam.console import ConsoleView, JsonPrinter
-from agentteam.events import (CodeRan, MessageDelta, MessageDone, MessageStarted, RunEnded,
-                              RunStarted)
+from agentteam.conversation.events import (
+    CodeRan,
+    MessageDelta,
+    MessageDone,
+    MessageStarted,
+    RunEnded,
+    RunStarted,
+)
+from agentteam.ui.console import ConsoleView, JsonPrinter
 
 
 def view():

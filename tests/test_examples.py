@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from agentteam.defaults import default_profiles
-from agentteam.localmodel import model_path
+from agentteam.models.defaults import default_profiles
+from agentteam.models.localmodel import model_path
 
 from .conftest import ROOT, docker_ready, run_process, script
 
@@ -51,7 +51,7 @@ def test_cars_critic_end_to_end_in_the_sandbox(server, tmp_path):
 
 
 def test_default_resolution_order(monkeypatch, server):
-    import agentteam.defaults as d
+    import agentteam.models.defaults as d
     env = {"MISTRAL_API_KEY": "mk-0123456789abcdef"}
     profiles, why = default_profiles(env)
     assert profiles["default"].model == "mistral/mistral-small-latest"

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from agentteam.codeblocks import extract, format_results
-from agentteam.config import CodeExecution
+from agentteam.conversation.codeblocks import extract, format_results
+from agentteam.conversation.messages import CodeBlock, CodeResult
 from agentteam.errors import ExecutionError
 from agentteam.executors import make_executor
-from agentteam.messages import CodeBlock, CodeResult
+from agentteam.team import CodeExecution
 
 from .conftest import docker_ready
 

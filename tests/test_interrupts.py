@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from agentteam.selection import SELECTOR_MARK
+from agentteam.models.base import SELECTOR
 
 from .conftest import docker_ready, run_process, script
 
@@ -84,7 +84,7 @@ def test_ctrl_c_during_code_execution_removes_the_container(server, team_file, t
 
 
 def test_ctrl_c_during_speaker_selection(server, team_file, tmp_path):
-    script(server, {SELECTOR_MARK: ["Coder"], "Coder": ["hi"]})
+    script(server, {SELECTOR: ["Coder"], "Coder": ["hi"]})
     server.fail("slow", retry_after=30)          # the selector call stalls
     team = team_file(TEAM, selection="auto", executor="none")
     proc, t = start(team, tmp_path)

@@ -16,11 +16,11 @@ import tracemalloc
 
 import pytest
 
-from agentteam.chat import GroupChat, drive
-from agentteam.config import parse_team
-from agentteam.models import LiteLLMModel
-from agentteam.profiles import resolve
-from agentteam.transcript import TranscriptWriter
+from agentteam.conversation.groupchat import GroupChat, drive
+from agentteam.conversation.transcript import TranscriptWriter
+from agentteam.models.profiles import resolve
+from agentteam.models.provider import ProviderModel
+from agentteam.team import parse_team
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ NOT_OURS = [tracemalloc.Filter(False, "*/tracemalloc.py")]
 @pytest.fixture(scope="module")
 def remote_server():
     """The fake server in a process of its own, so that only agentteam is measured here."""
-    proc = subprocess.Popen([sys.executable, "-m", "agentteam.fakeserver", "--no-record",
+    proc = subprocess.Popen([sys.executable, "-m", "agentteam.testing.fakeserver", "--no-record",
                              "--reply", "a short reply of about eight words, ok"],
                             stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().strip()
@@ -51,7 +51,7 @@ def big_team(url: str, rounds: int):
 
 def test_memory_is_flat_per_round_over_200_rounds(remote_server, tmp_path):
     team = big_team(remote_server, 200)
-    chat = GroupChat(team, LiteLLMModel(resolve(team)), None, None,
+    chat = GroupChat(team, ProviderModel(resolve(team)), None, None,
                      TranscriptWriter(tmp_path / "load.jsonl"))
     snaps = {}
     tracemalloc.start(1)
@@ -83,7 +83,7 @@ def batch(team, folder, n: int = 20) -> None:
 
     def one(i: int) -> None:
         try:
-            chat = GroupChat(team, LiteLLMModel(resolve(team)), None, None,
+            chat = GroupChat(team, ProviderModel(resolve(team)), None, None,
                              TranscriptWriter(folder / f"run{i}.jsonl"))
             ends[i] = drive(chat.run(), lambda ev: None)
         except Exception as e:   # reported below with the run's number

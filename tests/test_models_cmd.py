@@ -60,7 +60,7 @@ def test_models_slow_endpoint_times_out(cli, server, team_file):
 
 def test_models_without_file_finds_env_and_local_servers(cli, monkeypatch, tmp_path):
     monkeypatch.setenv("MISTRAL_API_KEY", "mk-test-0123456789abcdef")
-    from agentteam.defaults import discover
+    from agentteam.models.defaults import discover
     found = discover()
     assert found["mistral"].model.startswith("mistral/")
     assert found["mistral"].key_source == "$MISTRAL_API_KEY"

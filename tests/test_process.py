@@ -32,8 +32,11 @@ def test_an_openai_wire_run_never_imports_litellm(server, team_file, tmp_path):
     assert out.stdout.strip().splitlines()[-2:] == ["exit 0", "lean"], out.stderr
 
 
-def test_run_loop_imports_neither_rich_nor_typer():
-    code = "import sys, agentteam.chat\nprint([m for m in ('rich', 'typer', 'litellm') if m in sys.modules])"
+def test_library_and_conversation_layer_import_neither_rich_nor_typer():
+    code = ("import sys, agentteam\nagentteam.run_team, agentteam.TeamSpec, agentteam.Message\n"
+            "import agentteam.conversation.groupchat, agentteam.conversation.transcript\n"
+            "import agentteam.conversation.prompts, agentteam.runner\n"
+            "print([m for m in ('rich', 'typer', 'litellm', 'httpx') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr
 
@@ -85,7 +88,7 @@ def test_kill_9_loses_nothing_shown_and_resume_continues(server, team_file, tmp_
     _wait_for_deltas(t)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
-    from agentteam.transcript import read
+    from agentteam.conversation.transcript import read
     rec = read(t)
     partial = [e for e in rec.events if e["type"] == "message" and e.get("incomplete")]
     assert partial and partial[0]["content"].startswith("alpha beta")

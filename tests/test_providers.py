@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from agentteam.config import parse_team
-from agentteam.profiles import map_config_entry, resolve
+from agentteam.models.profiles import map_config_entry, resolve
+from agentteam.team import parse_team
 
 from .conftest import script
 
@@ -84,7 +84,7 @@ def test_mistral_gets_no_name_field_and_no_repeated_roles(cli, server, team_file
         msgs = r.body["messages"]
         assert all("name" not in m for m in msgs)
         roles = [m["role"] for m in msgs]
-        assert all(a != b for a, b in zip(roles, roles[1:]))    # strictly alternating
+        assert all(a != b for a, b in zip(roles, roles[1:], strict=False))    # strictly alternating
         assert roles[-1] != "system" and roles.count("system") <= 1
 
 

@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agentteam.selection import SELECTOR_MARK
+from agentteam.models.base import SELECTOR
 
 from .conftest import script
 
 
 def speakers(server) -> list[str]:
-    """Which agent each completion request was for (by system message), in order."""
-    out = []
-    for r in server.completions():
-        system = r.body["messages"][0]["content"]
-        out.append("selector" if system.startswith(SELECTOR_MARK) else system.split(".")[0])
-    return out
+    """Which agent each completion request was for (the X-Agentteam-Agent header), in order."""
+    return ["selector" if r.headers.get("X-Agentteam-Agent") == SELECTOR
+            else r.headers.get("X-Agentteam-Agent") for r in server.completions()]
 
 
 def test_round_robin_ends_on_keyword_with_exit_0(cli, server, team_file):
@@ -97,7 +94,7 @@ def test_default_transcript_location(cli, server, team_file, tmp_path):
 
 
 def test_auto_selection_calls_selector_and_parses_chatty_answers(cli, server, team_file):
-    script(server, {SELECTOR_MARK: ["I think **Critic** should go next."],
+    script(server, {SELECTOR: ["I think **Critic** should go next."],
                     "Coder": ["code"], "Critic": ["fine TERMINATE"]})
     # transitions absent: after the task, Coder and Critic (and the proxy) are candidates
     r = cli("run", team_file(selection="auto"), "--json")
@@ -108,7 +105,7 @@ def test_auto_selection_calls_selector_and_parses_chatty_answers(cli, server, te
 
 
 def test_selector_retry_then_fallback(cli, server, team_file):
-    script(server, {SELECTOR_MARK: ["nobody", "still nobody"], "Coder": ["x TERMINATE"],
+    script(server, {SELECTOR: ["nobody", "still nobody"], "Coder": ["x TERMINATE"],
                     "User_proxy": ["?"]})
     r = cli("run", team_file(selection="auto"), "--json")
     sel = [e for e in r.events() if e["type"] == "speaker_selected"][0]

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ..config import CodeExecution
+from ..team import CodeExecution
 from .base import CodeExecutor, NoExecutor
 
 

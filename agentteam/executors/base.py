@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from ..config import CodeExecution
-from ..messages import CodeBlock, CodeResult
+from ..conversation.messages import CodeBlock, CodeResult
+from ..team import CodeExecution
 
 
 class CodeExecutor:

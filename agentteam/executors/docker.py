@@ -13,8 +13,8 @@ import threading
 import time
 import uuid
 
+from ..conversation.messages import CodeBlock, CodeResult
 from ..errors import ExecutionError
-from ..messages import CodeBlock, CodeResult
 from .base import CodeExecutor, OutputCap
 
 LABEL = "agentteam"

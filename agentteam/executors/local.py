@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 
-from ..messages import CodeBlock, CodeResult
+from ..conversation.messages import CodeBlock, CodeResult
 from .base import CodeExecutor, OutputCap
 
 # Only these variables reach local code: never an API key.

@@ -7,9 +7,9 @@ that real providers produce: 429 with ``Retry-After``, 5xx, 401, 404 for an
 unknown model, a context-length 400, a hang, a stream cut mid-reply and
 malformed SSE.
 
-Replies come from a *responder*: a function from the request body to text.
-``by_system_prefix`` builds one that answers each agent from its own queue,
-recognising the agent by the start of its system message.
+Replies come from a *responder*: a function from the request body and the agent
+the call is for (agentteam's ``X-Agentteam-Agent`` header; "" when absent) to
+text. ``by_agent`` builds one that answers each agent from its own queue.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-Responder = Callable[[dict], str]
+Responder = Callable[[dict, str], str]
 
 FAULTS = ("ok", "429", "500", "503", "401", "404", "context", "hang", "cut", "badjson", "slow")
 
@@ -36,28 +36,24 @@ class Fault:
     delay: float = 0.0
 
 
-def by_system_prefix(script: dict[str, list[str]], default: str = "OK") -> Responder:
-    """Answer from per-agent queues; the agent is found by its system message's prefix.
+def by_agent(script: dict[str, list[str]], default: str = "OK") -> Responder:
+    """Answer from per-agent queues, keyed by the agent each call is for.
 
+    agentteam names the agent of every call in the ``X-Agentteam-Agent`` header
+    (``(selector)`` for speaker selection); a request without it gets ``default``.
     The last reply of a queue repeats once the queue is down to it.
     """
     queues = {k: deque(v) for k, v in script.items()}
     lock = threading.Lock()
 
-    def respond(body: dict) -> str:
-        system = " ".join(
-            m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "system"
-        )
-        # A provider without system support gets it folded into the first user turn.
-        if not system and body.get("messages"):
-            system = str(body["messages"][0].get("content") or "")
-        for key, queue in queues.items():
-            if system.startswith(key):
-                with lock:
-                    if len(queue) > 1:
-                        return queue.popleft()
-                    return queue[0] if queue else default
-        return default
+    def respond(body: dict, agent: str) -> str:
+        queue = queues.get(agent)
+        if queue is None:
+            return default
+        with lock:
+            if len(queue) > 1:
+                return queue.popleft()
+            return queue[0] if queue else default
 
     return respond
 
@@ -76,7 +72,7 @@ class FakeOpenAIServer:
 
     def __init__(self, responder: Responder | None = None, models: list[str] | None = None,
                  api_key: str | None = None, chunk_delay: float = 0.0, port: int = 0):
-        self.responder: Responder = responder or (lambda body: "OK")
+        self.responder: Responder = responder or (lambda body, agent: "OK")
         self.models = models if models is not None else ["fake-model"]
         self.api_key = api_key
         self.chunk_delay = chunk_delay
@@ -192,6 +188,9 @@ class _Handler(BaseHTTPRequestHandler):
         sent = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         return key in (sent, self.headers.get("api-key"), self.headers.get("x-goog-api-key"))
 
+    def _agent(self) -> str:
+        return self.headers.get("X-Agentteam-Agent", "")
+
     # -- routes ----------------------------------------------------------------
     def do_GET(self) -> None:
         if self.path == "/_stats":
@@ -227,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if prompt.startswith("### System:") else ""
             shaped = {"messages": [{"role": "system", "content": system},
                                    {"role": "user", "content": prompt}]}
-            return self._ollama(body, self.fake.responder(shaped), key="response")
+            return self._ollama(body, self.fake.responder(shaped, self._agent()), key="response")
         if "chat" not in self.path:
             return self._error(404, f"no route {self.path}")
         model = body.get("model", "")
@@ -241,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.fake._next_fault()
         if fault and self._fault(fault):
             return
-        text = self.fake.responder(body)
+        text = self.fake.responder(body, self._agent())
         if self.path.startswith("/api/chat"):
             return self._ollama(body, text)
         if body.get("stream"):
@@ -327,7 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
         # present it to the responder in the OpenAI shape it knows
         shaped = {"messages": ([{"role": "system", "content": system}] if system else [])
                   + [{"role": "user", "content": t} for t in texts]}
-        text = self.fake.responder(shaped)
+        text = self.fake.responder(shaped, self._agent())
         usage = _usage(shaped, text)
         meta = {"promptTokenCount": usage["prompt_tokens"],
                 "candidatesTokenCount": usage["completion_tokens"],
@@ -411,7 +410,7 @@ def main(argv: list[str] | None = None) -> None:
     replies = itertools.cycle(args.reply or ["OK"])
     lock = threading.Lock()
 
-    def respond(body: dict) -> str:
+    def respond(body: dict, agent: str) -> str:
         with lock:
             return next(replies)
     serve(respond, args.port, record=not args.no_record)

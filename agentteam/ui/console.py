@@ -15,8 +15,20 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from .events import (CodeRan, Event, MessageDelta, MessageDone, MessageStarted, Notice, Retry,
-                     RunEnded, RunStarted, SpeakerSelected, to_dict)
+from ..conversation.events import (
+    CodeRan,
+    Event,
+    MessageDelta,
+    MessageDone,
+    MessageStarted,
+    Notice,
+    Retry,
+    RunEnded,
+    RunStarted,
+    SpeakerSelected,
+    to_dict,
+)
+from ..conversation.messages import content_from_json, describe
 
 PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan",
            "bright_magenta", "bright_green", "bright_yellow"]
@@ -24,6 +36,7 @@ PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_c
 REASONS = {"keyword": "ended by the termination keyword",
            "max_round": "ended by max_round without the termination keyword",
            "budget": "ended by a budget (tokens, cost or time)",
+           "stalled": "ended: no agent had anything more to say",
            "error": "stopped by an error",
            "interrupted": "interrupted",
            "human": "ended by the person"}
@@ -137,11 +150,12 @@ class ConsoleView:
             return
         if ev.kind == "code_result" or (ev.agent in self.typed_by_person and ev.round > 0):
             return      # shown already (as code_result events, or typed at the prompt)
-        if not ev.content:
+        text = display_text(ev.content)
+        if not text:
             return
         self._header(ev.agent, ev.round, " · task" if ev.round == 0 else "")
         stream = _CodeStream(self.console)
-        stream.feed(ev.content)
+        stream.feed(text)
         stream.end()
 
     def _code_result(self, ev: CodeRan) -> None:
@@ -181,6 +195,16 @@ class ConsoleView:
             self.console.print(usage_table(ev.usage))
         if ev.transcript:
             self.console.print(Text(f"transcript: {ev.transcript}", style="dim"))
+
+
+def display_text(content: str | list[dict]) -> str:
+    """A message's content as the terminal shows it: text, with other parts labelled."""
+    if isinstance(content, str):
+        return content
+    try:
+        return describe(content_from_json(content))
+    except ValueError:
+        return str(content)
 
 
 def usage_table(usage: dict) -> Table:

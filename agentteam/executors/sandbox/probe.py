@@ -1,5 +1,9 @@
 # Run inside the sandbox by `agentteam sandbox check`: reports what the container can do.
-import json, os, socket, subprocess
+import json
+import os
+import socket
+import subprocess
+
 
 def attempt(fn):
     try:

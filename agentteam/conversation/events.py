@@ -7,7 +7,7 @@ the transcript stores the same objects (all but deltas) as JSON lines.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 
 @dataclass
@@ -18,7 +18,9 @@ class RunStarted:
     transcript: str
     team_file: str = ""
     resumed_at: int | None = None
-    type: str = "run_started"
+    # The transcript format: 2 since messages have parts (1, unmarked: text only).
+    format: int = 2
+    type: Literal["run_started"] = "run_started"
 
 
 @dataclass
@@ -28,7 +30,7 @@ class MessageStarted:
     round: int
     agent: str
     model: str | None = None
-    type: str = "message_start"
+    type: Literal["message_start"] = "message_start"
 
 
 @dataclass
@@ -36,19 +38,19 @@ class MessageDelta:
     round: int
     agent: str
     text: str
-    type: str = "message_delta"
+    type: Literal["message_delta"] = "message_delta"
 
 
 @dataclass
 class MessageDone:
     round: int
     agent: str
-    content: str
+    content: str | list[dict]    # a string for text; a list of parts otherwise
     usage: dict = field(default_factory=dict)
     model: str | None = None
     kind: str = "text"
     incomplete: bool = False
-    type: str = "message"
+    type: Literal["message"] = "message"
 
 
 @dataclass
@@ -57,7 +59,7 @@ class SpeakerSelected:
     agent: str
     method: str
     reason: str
-    type: str = "speaker_selected"
+    type: Literal["speaker_selected"] = "speaker_selected"
 
 
 @dataclass
@@ -70,7 +72,7 @@ class CodeRan:
     duration_s: float
     timed_out: bool = False
     source_round: int | None = None
-    type: str = "code_result"
+    type: Literal["code_result"] = "code_result"
 
 
 @dataclass
@@ -79,7 +81,7 @@ class Retry:
     error: str
     wait_s: float
     attempt: int
-    type: str = "retry"
+    type: Literal["retry"] = "retry"
 
 
 @dataclass
@@ -88,24 +90,31 @@ class Notice:
 
     text: str
     level: str = "info"   # info | warning
-    type: str = "notice"
+    type: Literal["notice"] = "notice"
 
 
 @dataclass
 class RunEnded:
-    reason: str      # keyword | max_round | budget | error | interrupted | human (typed exit)
+    # keyword | max_round | budget | stalled (no agent had anything to say) | error |
+    # interrupted | human (the person typed exit)
+    reason: str
     rounds: int
     usage: dict = field(default_factory=dict)
     transcript: str = ""
     error: str | None = None
     exit_code: int = 0
-    type: str = "run_ended"
+    type: Literal["run_ended"] = "run_ended"
 
 
 Event = Union[RunStarted, MessageStarted, MessageDelta, MessageDone, SpeakerSelected, CodeRan,
               Retry, Notice, RunEnded]
 
-EXIT_CODES = {"keyword": 0, "human": 0, "max_round": 3, "budget": 3, "error": 1, "interrupted": 130}
+EVENT_TYPES: dict[str, type] = {cls.type: cls for cls in (  # type: ignore[attr-defined]
+    RunStarted, MessageStarted, MessageDelta, MessageDone, SpeakerSelected, CodeRan, Retry,
+    Notice, RunEnded)}
+
+EXIT_CODES = {"keyword": 0, "human": 0, "max_round": 3, "budget": 3, "stalled": 3, "error": 1,
+              "interrupted": 130}
 
 
 def to_dict(event: Any) -> dict:

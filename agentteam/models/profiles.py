@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import VAR_RE, ModelProfile, TeamSpec, expand_vars
-from .errors import ConfigError, register_secret
+from ..errors import ConfigError, register_secret
+from ..team import VAR_RE, ModelProfile, TeamSpec, expand_vars
 
 # The parameters of a profile that go to LiteLLM as they are.
 _PASS = ("api_base", "api_version", "temperature", "max_tokens", "top_p", "seed", "stop",
@@ -172,7 +172,7 @@ def _from_config_list(name: str, spec: ModelProfile, env, base_dir) -> dict[str,
         raise ConfigError(f"{where}: no entry left for profile `{name}` (check filter_models)")
     out: dict[str, Profile] = {}
     names = [name] + [f"{name}#{i}" for i in range(1, len(entries))]
-    for i, (pname, entry) in enumerate(zip(names, entries)):
+    for i, (pname, entry) in enumerate(zip(names, entries, strict=True)):
         mapped = map_config_entry(entry)
         key = mapped.pop("api_key", None)
         register_secret(key)

@@ -7,12 +7,11 @@ for something the recording does not have, it fails with ReplayDiverged.
 
 from __future__ import annotations
 
-from .config import TeamSpec, system_message
-from .errors import ReplayDiverged
-from .messages import Usage
-from .models import Completion, Delta, Stream
-from .selection import SELECTOR_MARK
-from .transcript import Recorded
+from ..conversation.messages import Usage
+from ..conversation.transcript import Recorded
+from ..errors import ReplayDiverged
+from ..team import TeamSpec
+from .base import SELECTOR, Completion, Delta, Stream
 
 
 class ReplayModel:
@@ -23,7 +22,6 @@ class ReplayModel:
                         if m.round > 0 and m.kind == "text"
                         and team.agent(m.agent).kind != "user_proxy"
                         if any(a.name == m.agent for a in team.agents)]
-        self.by_system = {system_message(a): a.name for a in team.agents}
         self.position = 0
         self.source = recorded.path
         self.profiles: dict = {}
@@ -35,13 +33,12 @@ class ReplayModel:
                                  f"(it ends at round {last}); the conversation diverged")
         return self.replies[self.position]
 
-    def stream(self, profile: str, messages: list[dict]) -> Stream:
-        system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
+    def stream(self, profile: str, messages: list[dict], agent: str) -> Stream:
         nxt = self._next()
-        if system.startswith(SELECTOR_MARK):
+        if agent == SELECTOR:
             text = nxt.agent
         else:
-            who = self.by_system.get(system, "?")
+            who = agent
             if who != nxt.agent:
                 raise ReplayDiverged(f"at round {nxt.round} the run asked {who} to speak, but "
                                      f"{self.source} recorded {nxt.agent}; the conversation "

@@ -38,7 +38,12 @@ class PromptHuman:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.session = PromptSession(history=FileHistory(str(path)))
         self.console = console or Console(highlight=False)
-        self.chat = None          # the GroupChat, set once it exists
+        self.run = None           # the TeamRun, set once it is prepared
+
+    @property
+    def chat(self):
+        """The run's GroupChat, once it exists."""
+        return self.run.chat if self.run is not None else None
 
     def ask(self, prompt: str) -> str | None:
         while True:
@@ -104,7 +109,7 @@ class PromptHuman:
             if path.suffix == ".jsonl" and self.chat.transcript:
                 shutil.copyfile(self.chat.transcript.path, path)
             else:
-                path.write_text("\n\n".join(f"**{m.agent}** (round {m.round})\n\n{m.content}"
+                path.write_text("\n\n".join(f"**{m.agent}** (round {m.round})\n\n{m.text}"
                                             for m in self.chat.history) + "\n",
                                 encoding="utf-8")
         except OSError as e:

@@ -1,7 +1,7 @@
 """The model layer: a thin shim over LiteLLM (the only module that imports it), with a
 fast path for the OpenAI wire format (``wire.py``).
 
-``LiteLLMModel.stream(profile, messages)`` is a generator: it yields ``Delta``
+``ProviderModel.stream(profile, messages, agent)`` is a generator: it yields ``Delta``
 (text as it arrives), ``RetryNote`` (before waiting to retry) and ``Cut`` (a
 reply broke off; its partial text) and returns a ``Completion``. It retries
 with backoff honouring ``Retry-After``, moves on to fallback profiles, maps
@@ -15,53 +15,13 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Generator, Protocol, Union
 
+from ..conversation.messages import Usage
+from ..errors import ModelError, ServerError, StreamCut, redact
 from . import prices, wire
 from . import provider_errors as pe
-from .errors import ModelError, ServerError, StreamCut, redact
-from .messages import Usage
+from .base import Completion, Cut, Delta, RetryNote, Stream
 from .profiles import Profile
-
-
-@dataclass
-class Delta:
-    text: str
-
-
-@dataclass
-class RetryNote:
-    model: str
-    error: str
-    wait_s: float
-    attempt: int
-
-
-@dataclass
-class Cut:
-    """A reply broke off after ``partial`` was shown; a retry or an error follows."""
-
-    partial: str
-    error: str
-
-
-@dataclass
-class Completion:
-    text: str
-    profile: str
-    usage: Usage = field(default_factory=Usage)
-
-
-Chunk = Union[Delta, RetryNote, Cut]
-Stream = Generator[Chunk, None, Completion]
-
-
-class ChatModel(Protocol):
-    """What the run loop needs from a model: stream a reply for a profile."""
-
-    def stream(self, profile: str, messages: list[dict]) -> Stream: ...
-
 
 # -- LiteLLM, imported lazily ----------------------------------------------------
 
@@ -113,7 +73,8 @@ def adapt(messages: list[dict], profile: Profile) -> list[dict]:
 
     OpenAI and Azure get the `name` field. Everyone else gets the speaker's name
     inside the content, consecutive messages of one role merged, the system
-    message first only, and a user turn first after it.
+    message first only, and a user turn first after it. Tool-calling turns
+    (``tool_calls``, role ``tool``) are kept as they are: LiteLLM translates them.
     """
     use_name = profile.provider in _NAME_OK and not profile.params.get("api_base") \
         or profile.provider == "azure"
@@ -122,18 +83,36 @@ def adapt(messages: list[dict], profile: Profile) -> list[dict]:
     out: list[dict] = []
     for m in messages:
         role, content = m["role"], m.get("content") or ""
+        if role == "tool" or m.get("tool_calls"):
+            out.append({k: v for k, v in m.items() if k != "name"})
+            continue
         if m.get("name") and role == "user":
-            content = f"{m['name']}: {content}"
+            content = _prefixed(f"{m['name']}: ", content)
         if role == "system" and out:
-            role, content = "user", f"[system] {content}"
-        if out and out[-1]["role"] == role and role != "system":
-            out[-1]["content"] += "\n\n" + content
+            role, content = "user", _prefixed("[system] ", content)
+        prev = out[-1] if out else None
+        if prev and prev["role"] == role and role != "system" and not prev.get("tool_calls"):
+            prev["content"] = _joined(prev["content"], content)
         else:
             out.append({"role": role, "content": content})
     first = 1 if out and out[0]["role"] == "system" else 0
     if len(out) == first or out[first]["role"] != "user":
         out.insert(first, {"role": "user", "content": "(the conversation starts)"})
     return out
+
+
+def _prefixed(prefix: str, content):
+    """Put ``prefix`` before content that is a string or a list of OpenAI content parts."""
+    if isinstance(content, str):
+        return prefix + content
+    return [{"type": "text", "text": prefix.rstrip()}] + list(content)
+
+
+def _joined(a, b):
+    if isinstance(a, str) and isinstance(b, str):
+        return a + "\n\n" + b
+    as_list = (lambda c: [{"type": "text", "text": c}] if isinstance(c, str) else list(c))
+    return as_list(a) + as_list(b)
 
 
 # -- errors --------------------------------------------------------------------------
@@ -227,7 +206,7 @@ def _finished(stream, p: Profile) -> bool:
 
 # -- the shim -------------------------------------------------------------------------
 
-class LiteLLMModel:
+class ProviderModel:
     """Calls any LiteLLM model; retries, falls back and streams."""
 
     def __init__(self, profiles: dict[str, Profile], sleep=time.sleep):
@@ -235,13 +214,13 @@ class LiteLLMModel:
         self._sleep = sleep
         self._wire = wire.WireClient()
 
-    def stream(self, profile: str, messages: list[dict]) -> Stream:
+    def stream(self, profile: str, messages: list[dict], agent: str) -> Stream:
         chain = [profile] + [f for f in self.profiles[profile].fallbacks if f != profile]
         last: ModelError | None = None
         for name in chain:
             p = self.profiles[name]
             try:
-                return (yield from self._with_retries(p, messages))
+                return (yield from self._with_retries(p, messages, agent))
             except ModelError as e:
                 last = e
                 if name != chain[-1]:
@@ -250,12 +229,12 @@ class LiteLLMModel:
         assert last is not None
         raise last
 
-    def _with_retries(self, p: Profile, messages: list[dict]) -> Stream:
+    def _with_retries(self, p: Profile, messages: list[dict], agent: str) -> Stream:
         attempt = 0
         cut_retried = False
         while True:
             try:
-                return (yield from self._call(p, messages))
+                return (yield from self._call(p, messages, agent))
             except ModelError as e:
                 partial = getattr(e, "partial", "")
                 if partial:
@@ -275,18 +254,18 @@ class LiteLLMModel:
                 yield RetryNote(p.name, str(e), wait, attempt)
                 self._sleep(wait)
 
-    def _call(self, p: Profile, messages: list[dict]) -> Stream:
+    def _call(self, p: Profile, messages: list[dict], agent: str) -> Stream:
         if wire.supports(p):
-            return (yield from self._call_wire(p, messages))
-        return (yield from self._call_litellm(p, messages))
+            return (yield from self._call_wire(p, messages, agent))
+        return (yield from self._call_litellm(p, messages, agent))
 
-    def _call_wire(self, p: Profile, messages: list[dict]) -> Stream:
+    def _call_wire(self, p: Profile, messages: list[dict], agent: str) -> Stream:
         log.debug("calling %s at %s on the OpenAI wire (profile %s, key from %s, %d messages)",
                   p.model, p.endpoint, p.name, p.key_var(), len(messages))
         start = time.monotonic()
         parts: list[str] = []
         end: dict = {}
-        for item in self._wire.stream(p, adapt(messages, p)):
+        for item in self._wire.stream(p, adapt(messages, p), agent):
             if isinstance(item, str):
                 parts.append(item)
                 yield Delta(item)
@@ -304,11 +283,13 @@ class LiteLLMModel:
         return Completion("".join(parts), p.name, _usage(
             p, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), seconds))
 
-    def _call_litellm(self, p: Profile, messages: list[dict]) -> Stream:
+    def _call_litellm(self, p: Profile, messages: list[dict], agent: str) -> Stream:
         lm = litellm()
         log.debug("calling %s at %s (profile %s, key from %s, %d messages)", p.model,
                   p.endpoint, p.name, p.key_var(), len(messages))
         kwargs = dict(p.params)
+        kwargs["extra_headers"] = {**(p.params.get("extra_headers") or {}),
+                                   wire.AGENT_HEADER: wire.header_value(agent)}
         kwargs.update(model=p.model, messages=adapt(messages, p), stream=True, num_retries=0,
                       timeout=p.first_token_timeout or p.timeout,
                       stream_options={"include_usage": True}, drop_params=True)

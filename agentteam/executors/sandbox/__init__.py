@@ -19,9 +19,9 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Callable
 
-from ..config import CodeExecution
-from ..errors import ExecutionError, UsageError
-from ..messages import CodeBlock
+from ...conversation.messages import CodeBlock
+from ...errors import ExecutionError, UsageError
+from ...team import CodeExecution
 
 DEFAULT_IMAGE = "agentteam-sandbox:latest"
 DEBIAN_PACKAGES = ["python3", "python3-pandas", "python3-numpy", "python3-matplotlib",
@@ -31,12 +31,12 @@ Progress = Callable[[str], None]
 
 
 def dockerfile_dir() -> Path:
-    return Path(str(files("agentteam.sandbox")))
+    return Path(str(files("agentteam.executors.sandbox")))
 
 
 def build(image: str = DEFAULT_IMAGE, progress: Progress = print) -> None:
     """``docker build`` of the shipped Dockerfile, with its progress."""
-    from ..executors.docker import client
+    from ..docker import client
     c = client()
     try:
         for item in c.api.build(path=str(dockerfile_dir()), tag=image, rm=True, decode=True,
@@ -66,7 +66,7 @@ def offline_possible() -> str | None:
 def build_offline(image: str = DEFAULT_IMAGE, mirror: str | None = None,
                   suite: str = "bookworm", progress: Progress = print) -> None:
     """Debian packages → folder → ``docker import``; no container registry needed."""
-    from ..executors.docker import client
+    from ..docker import client
     why = offline_possible()
     if why:
         raise UsageError(f"cannot build offline: {why}")
@@ -118,7 +118,7 @@ class CheckRow:
 
 def check(spec: CodeExecution | None = None) -> list[CheckRow]:
     """Docker reachable, image present, and the limits really enforced (by probes)."""
-    from ..executors.docker import DockerExecutor, client, remove_leftovers
+    from ..docker import DockerExecutor, client, remove_leftovers
     spec = spec or CodeExecution()
     rows: list[CheckRow] = []
     try:
@@ -142,7 +142,7 @@ def check(spec: CodeExecution | None = None) -> list[CheckRow]:
             t = time.monotonic()
             ex.start()
             started = time.monotonic() - t
-            code = (files("agentteam.sandbox") / "probe.py").read_text()
+            code = (files("agentteam.executors.sandbox") / "probe.py").read_text()
             result = ex.run(CodeBlock("python", code))
             t = time.monotonic()
             ex.run(CodeBlock("sh", "true"))
@@ -164,7 +164,7 @@ def check(spec: CodeExecution | None = None) -> list[CheckRow]:
 
 
 def _judge(p: dict, spec: CodeExecution) -> list[CheckRow]:
-    from ..executors.docker import SANDBOX_ENV
+    from ..docker import SANDBOX_ENV
     want_net = spec.network == "bridge"
     return [
         CheckRow("network", p["network"] == want_net,

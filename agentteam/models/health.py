@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 
-from .errors import AuthError, ModelError, ModelNotFound, redact
+from ..errors import AuthError, ModelError, ModelNotFound, redact
 from .profiles import Profile
 
 PROMPT = [{"role": "user", "content": "Reply with the single word OK."}]
@@ -87,12 +87,12 @@ def check_profile(p: Profile, timeout: float = 15.0, call: bool = True) -> Healt
 
 def _complete(p: Profile, h: Health, timeout: float) -> None:
     """A tiny completion through the model layer (wire or LiteLLM), once, no fallbacks."""
-    from .models import LiteLLMModel
+    from .provider import ProviderModel
     once = replace(p, params={**p.params, "max_tokens": 512}, num_retries=0, fallbacks=[],
                    timeout=timeout, first_token_timeout=None)
     start = time.monotonic()
     try:
-        for _ in LiteLLMModel({p.name: once}).stream(p.name, PROMPT):
+        for _ in ProviderModel({p.name: once}).stream(p.name, PROMPT, "(health check)"):
             pass
     except ModelError as e:
         h.completion = False

@@ -12,11 +12,10 @@ import random
 import re
 from dataclasses import dataclass
 
+from ..team import TeamSpec, executes_code
 from . import codeblocks
-from .config import TeamSpec, executes_code, system_message
 from .messages import Message
-
-SELECTOR_MARK = "You pick the next speaker of a group chat."
+from .prompts import selector_messages
 
 
 @dataclass
@@ -78,38 +77,6 @@ def parse_name(answer: str, allowed: list[str]) -> str | None:
     return min(hits)[1]   # several named: the first mention wins
 
 
-def selector_prompt(team: TeamSpec, history: list[Message], allowed: list[str],
-                    retry: bool = False) -> list[dict]:
-    """The compact prompt for the selector model."""
-    sel = team.speaker_selection
-    roles = []
-    for a in team.agents:
-        if a.name in allowed:
-            role = a.description or _first_sentence(system_message(a))
-            roles.append(f"- {a.name}: {role}")
-    lines = []
-    for m in history[-sel.recent_messages:]:
-        text = m.content.strip()
-        if len(text) > sel.max_chars_per_message:
-            half = sel.max_chars_per_message // 2
-            text = text[:half] + " … " + text[-half:]
-        lines.append(f"[{m.agent}] {text}")
-    system = (f"{SELECTOR_MARK} Candidates:\n" + "\n".join(roles) +
-              "\nAnswer with exactly one candidate name and nothing else.")
-    user = "Recent messages:\n" + "\n".join(lines) + \
-        f"\n\nWho speaks next? One of: {', '.join(allowed)}."
-    if retry:
-        user += f"\nYour previous answer named no candidate. Reply with only one of: " \
-                f"{', '.join(allowed)}."
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-
-def _first_sentence(text: str) -> str:
-    text = " ".join(text.split())
-    m = re.match(r"(.{1,160}?[.!?])(\s|$)", text)
-    return m.group(1) if m else text[:160]
-
-
 class Selector:
     """Picks the next speaker; ``auto`` answers with a Choice that needs the model."""
 
@@ -136,20 +103,20 @@ class Selector:
         if runner:
             return Choice(runner, "auto", "the last message has code to run")
         if history:
-            named = addressed(history[-1].content, allowed)
+            named = addressed(history[-1].text, allowed)
             if len(named) == 1:
                 return Choice(named[0], "auto", "named in the last message")
         return Choice("", "auto", "", needs_model=True,
-                      prompt=selector_prompt(self.team, history, allowed))
+                      prompt=selector_messages(self.team, history, allowed))
 
     def _code_runner(self, history: list[Message], allowed: list[str]) -> str | None:
         """A code-executing proxy, when the last message holds code it has not run."""
         if not history or history[-1].kind != "text":
             return None
-        if not any(b.supported for b in codeblocks.extract(history[-1].content)):
+        if not any(b.supported for b in codeblocks.extract(history[-1].text)):
             return None
         return next((a.name for a in self.team.agents
-                     if a.name in allowed and executes_code(a)
+                     if a.name in allowed and executes_code(a) and a.name != history[-1].agent
                      and self.team.code_execution.executor != "none"), None)
 
     def allowed(self, last: str | None, exclude: set[str] = frozenset()) -> list[str]:

@@ -6,8 +6,17 @@ their errors here, so a fault reads the same whichever path met it.
 
 from __future__ import annotations
 
-from .errors import (AuthError, ContextOverflow, ModelError, ModelNotFound, ModelTimeout,
-                     RateLimited, ServerError, StreamCut, redact)
+from ..errors import (
+    AuthError,
+    ContextOverflow,
+    ModelError,
+    ModelNotFound,
+    ModelTimeout,
+    RateLimited,
+    ServerError,
+    StreamCut,
+    redact,
+)
 from .profiles import Profile
 
 CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context window",

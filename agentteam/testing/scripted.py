@@ -9,50 +9,50 @@ from __future__ import annotations
 
 from collections import deque
 
-from .errors import ModelError
+from ..conversation.messages import CodeBlock, CodeResult, Usage
+from ..errors import ModelError
+from ..executors.base import CodeExecutor, NoExecutor
+from ..models.base import SELECTOR, Completion, Delta
 from .fakeserver import pieces
-from .executors.base import CodeExecutor, NoExecutor
-from .messages import CodeBlock, CodeResult, Usage
-from .models import Completion, Delta
-from .selection import SELECTOR_MARK
 
 
 class ScriptedModel:
-    """Replies from queues: per agent (matched by system-message prefix) or one shared queue.
+    """Replies from queues: one per agent, plus a shared queue.
 
-    ``enqueue("Coder", "text", ...)`` adds replies for the agent whose system message
-    starts with "Coder"; ``enqueue(None, ...)`` adds to the shared queue;
-    ``enqueue("selector", ...)`` answers auto speaker selection. An exception
-    instance in a queue is raised instead of replying. Every call is recorded.
+    ``enqueue("Coder", "text", ...)`` adds replies for the agent named Coder (every
+    model call says which agent it is for); ``enqueue("selector", ...)`` (or
+    ``"(selector)"``) answers auto speaker selection; ``enqueue(None, ...)`` adds to
+    the shared queue used when an agent has none. An exception instance in a queue
+    is raised instead of replying. Every call is recorded in ``calls`` as
+    ``(profile, messages, agent)``; ``assert_complete()`` checks every queued reply
+    was used.
     """
 
     def __init__(self, default: str | None = None):
         self.queues: dict[str | None, deque] = {}
         self.default = default
-        self.calls: list[tuple[str, list[dict]]] = []
+        self.calls: list[tuple[str, list[dict], str]] = []
 
     def enqueue(self, who: str | None, *replies) -> "ScriptedModel":
-        self.queues.setdefault(who, deque()).extend(replies)
+        key = SELECTOR if who == "selector" else who
+        self.queues.setdefault(key, deque()).extend(replies)
         return self
 
-    def _key(self, messages: list[dict]) -> str | None:
-        system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
-        if system.startswith(SELECTOR_MARK):
-            return "selector"
-        for key in self.queues:
-            if key and key != "selector" and system.startswith(key):
-                return key
-        return None
+    def assert_complete(self) -> None:
+        """Fail when a queued reply was never asked for (the run took another path)."""
+        left = {k: list(q) for k, q in self.queues.items() if q}
+        if left:
+            raise AssertionError(f"replies never used: {left}")
 
-    def stream(self, profile: str, messages: list[dict]):
-        self.calls.append((profile, messages))
-        queue = self.queues.get(self._key(messages)) or self.queues.get(None)
+    def stream(self, profile: str, messages: list[dict], agent: str):
+        self.calls.append((profile, messages, agent))
+        queue = self.queues.get(agent) or self.queues.get(None)
         if queue:
             reply = queue.popleft()
         elif self.default is not None:
             reply = self.default
         else:
-            raise ModelError(f"ScriptedModel: no reply queued for {self._key(messages)!r}")
+            raise ModelError(f"ScriptedModel: no reply queued for {agent!r}")
         if isinstance(reply, BaseException):
             raise reply
         for piece in pieces(reply):

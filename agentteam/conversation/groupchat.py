@@ -7,20 +7,32 @@ subscriber and turns Ctrl-C into an orderly ``RunEnded(reason="interrupted")``.
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Callable, Generator, Iterator, Protocol
 
+from ..errors import AgentTeamError, ContextOverflow, ModelError
+from ..executors.base import CodeExecutor
+from ..models.base import SELECTOR, ChatModel, Completion, Cut, Delta, RetryNote
+from ..team import AgentSpec, TeamSpec, executes_code, human_input
 from . import codeblocks
-from .config import AgentSpec, TeamSpec, executes_code, human_input, system_message
-from .errors import AgentTeamError, ContextOverflow, ModelError
-from .events import (EXIT_CODES, CodeRan, Event, MessageDelta, MessageDone, MessageStarted,
-                     Notice, Retry, RunEnded, RunStarted, SpeakerSelected)
-from .executors.base import CodeExecutor
-from .messages import Message, Usage
-from .models import ChatModel, Completion, Cut, Delta, RetryNote
-from .selection import Selector, parse_name, selector_prompt
+from .events import (
+    EXIT_CODES,
+    CodeRan,
+    Event,
+    MessageDelta,
+    MessageDone,
+    MessageStarted,
+    Notice,
+    Retry,
+    RunEnded,
+    RunStarted,
+    SpeakerSelected,
+)
+from .messages import Message, Usage, content_to_json
+from .prompts import agent_messages, selector_messages
+from .selection import Selector, parse_name
+from .termination import terminates
 from .transcript import Recorded, TranscriptWriter
 
 EXIT_WORDS = ("exit", "quit", "/exit")
@@ -35,18 +47,6 @@ class Human(Protocol):
 class _Stop(Exception):
     def __init__(self, reason: str, error: str | None = None):
         self.reason, self.error = reason, error
-
-
-def terminates(text: str, keyword: str, match: str) -> bool:
-    """Does ``text`` end the chat? suffix/exact ignore trailing whitespace and punctuation."""
-    if not keyword:
-        return False
-    if match == "substring":
-        return keyword in text
-    stripped = re.sub(r"[\s.!?,;:*_`'\")\]]+$", "", text)
-    if match == "exact":
-        return stripped.strip() == keyword
-    return stripped.endswith(keyword)
 
 
 class GroupChat:
@@ -144,7 +144,7 @@ class GroupChat:
             speaker = yield from self._select(last, skipped)
             if speaker is None:
                 yield from self._emit(Notice("no agent has anything more to say", "warning"))
-                return "max_round"
+                return "stalled"
             agent = self.team.agent(speaker)
             try:
                 message = yield from self._turn(agent)
@@ -163,7 +163,7 @@ class GroupChat:
             skipped.clear()
             yield from self._add(message)
             last = speaker
-            if message.kind == "text" and terminates(message.content,
+            if message.kind == "text" and terminates(message.text,
                                                      self.team.termination.keyword,
                                                      self.team.termination.match):
                 cont = self._ask_to_continue()
@@ -206,14 +206,15 @@ class GroupChat:
         profile = self.team.speaker_selection.model or "default"
         for attempt in (0, 1):
             try:
-                done = yield from self._call(profile, prompt, "(selector)", None)
+                done = yield from self._call(profile, prompt, SELECTOR, None)
             except ModelError as e:
                 fallback = self.selector.fallback(last, allowed)
                 return fallback, f"selector model failed ({e}); next in order"
             name = parse_name(done.text, allowed)
             if name:
                 return name, "chosen by the selector model" + (" on retry" if attempt else "")
-            prompt = selector_prompt(self.team, self.history, allowed, retry=True)
+            prompt = selector_messages(self.team, self.history, allowed,
+                                       retry="named no candidate")
         fallback = self.selector.fallback(last, allowed)
         return fallback, f"selector answered no valid name ({done.text.strip()[:60]!r}); " \
                          "next in order"
@@ -261,18 +262,20 @@ class GroupChat:
                 return Message(agent.name, answer, round_no)
         if not (executes_code(agent) and self.executor is not None):
             return None
-        found = self._pending_code()
+        found = self._pending_code(agent.name)
         if found is None:
             return None
         source, blocks = found
         return (yield from self._execute(agent, source, blocks, round_no))
 
-    def _pending_code(self):
+    def _pending_code(self, runner: str):
+        """The latest unrun code in the window; never the runner's own messages (example
+        code in the task a proxy sent is not code to run)."""
         window = self.history[-self.team.code_execution.last_n_messages:]
         for m in reversed(window):
-            if m.round in self.executed or m.kind != "text":
+            if m.round in self.executed or m.kind != "text" or m.agent == runner:
                 continue
-            blocks = codeblocks.extract(m.content)
+            blocks = codeblocks.extract(m.text)
             if blocks:
                 # AutoGen's rule: the latest code wins; older unrun code in the window is
                 # superseded by it and never runs.
@@ -304,10 +307,7 @@ class GroupChat:
         round_no = self.rounds + 1
         history = list(self.history)
         while True:
-            messages = [{"role": "system", "content": system_message(agent)}] + [
-                {"role": "assistant" if m.agent == agent.name else "user",
-                 "content": m.content, **({} if m.agent == agent.name else {"name": m.agent})}
-                for m in history]
+            messages = agent_messages(agent, history)
             try:
                 done = yield from self._call(agent.model, messages, agent.name, round_no)
                 return Message(agent.name, done.text, round_no, model=done.profile,
@@ -315,7 +315,7 @@ class GroupChat:
             except ContextOverflow as e:
                 if self.team.context != "trim" or len(history) <= 2:
                     raise ContextOverflow(f"{agent.name}: {e} ({len(history)} messages, "
-                                          f"{sum(len(m.content) for m in history)} characters); "
+                                          f"{sum(len(m.text) for m in history)} characters); "
                                           "set `context: trim` to drop the oldest turns",
                                           e.profile) from None
                 history = history[:1] + history[2:]
@@ -325,7 +325,7 @@ class GroupChat:
     def _call(self, profile: str, messages: list[dict], who: str,
               round_no: int | None) -> Generator[Event, None, Completion]:
         """Stream a completion, relaying deltas (when ``round_no``) and retries as events."""
-        stream = self.model.stream(profile, messages)
+        stream = self.model.stream(profile, messages, who)
         if round_no is not None:
             yield from self._emit(MessageStarted(round_no, who, profile))
             self._partial = (round_no, who, [])
@@ -376,7 +376,8 @@ class GroupChat:
     def _add(self, message: Message) -> Iterator[Event]:
         self.history.append(message)
         self.rounds = message.round
-        yield from self._emit(MessageDone(message.round, message.agent, message.content,
+        yield from self._emit(MessageDone(message.round, message.agent,
+                                          content_to_json(message.content),
                                           message.usage.to_dict() if message.usage.calls else {},
                                           message.model, message.kind))
 

@@ -17,8 +17,8 @@ import threading
 import time
 from typing import Iterator
 
+from ..errors import ModelError
 from . import provider_errors as pe
-from .errors import ModelError
 from .profiles import Profile
 
 # Providers that speak the OpenAI wire format, and the key variable each falls back to.
@@ -26,6 +26,9 @@ WIRE_PROVIDERS = {"openai": "OPENAI_API_KEY", "azure": "AZURE_API_KEY",
                   "hosted_vllm": "HOSTED_VLLM_API_KEY", "lm_studio": "LM_STUDIO_API_KEY"}
 _BODY_PARAMS = ("temperature", "max_tokens", "top_p", "seed", "stop", "presence_penalty",
                 "frequency_penalty", "reasoning_effort")
+# Who a call is for (an agent, or "(selector)"), so servers and proxies can tell turns
+# apart without guessing from the prompt; the fake server scripts replies by it.
+AGENT_HEADER = "X-Agentteam-Agent"
 # Model families whose parameters differ from the classic chat API: LiteLLM knows them.
 _SPECIAL_MODELS = ("o1", "o3", "o4", "gpt-5")
 
@@ -63,13 +66,15 @@ class WireClient:
             return self._clients[key]
 
     @staticmethod
-    def request(p: Profile, messages: list[dict]) -> tuple[str, dict, dict]:
+    def request(p: Profile, messages: list[dict], agent: str = "") -> tuple[str, dict, dict]:
         """URL, headers and JSON body of a streamed chat completion for this profile."""
         name = p.served_name
         key = p.params.get("api_key") or os.environ.get(WIRE_PROVIDERS[p.provider], "")
         base = (p.params.get("api_base") or "https://api.openai.com/v1").rstrip("/")
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         headers.update(p.params.get("extra_headers") or {})
+        if agent:
+            headers[AGENT_HEADER] = header_value(agent)
         if p.provider == "azure":
             url = f"{base}/openai/deployments/{name}/chat/completions" \
                   f"?api-version={p.params['api_version']}"
@@ -85,13 +90,13 @@ class WireClient:
         body.update({k: p.params[k] for k in _BODY_PARAMS if p.params.get(k) is not None})
         return url, headers, body
 
-    def stream(self, p: Profile, messages: list[dict]) -> Iterator[str | dict]:
+    def stream(self, p: Profile, messages: list[dict], agent: str = "") -> Iterator[str | dict]:
         """Yield text pieces, then one dict: {"finish_reason", "usage"}.
 
         Raises a ModelError; ``partial`` holds the text already yielded.
         """
         import httpx
-        url, headers, body = self.request(p, messages)
+        url, headers, body = self.request(p, messages, agent)
         start = time.monotonic()
         parts: list[str] = []
         finish, usage = None, None
@@ -131,6 +136,11 @@ class WireClient:
         if finish is None:
             raise pe.stream_cut(p, "".join(parts))
         yield {"finish_reason": finish, "usage": usage or {}}
+
+
+def header_value(agent: str) -> str:
+    """An agent name as an HTTP header value (names are ASCII by the schema; be safe anyway)."""
+    return agent.encode("ascii", "backslashreplace").decode()
 
 
 def _parse(p: Profile, data: str) -> dict:

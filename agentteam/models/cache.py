@@ -1,8 +1,8 @@
 """`cache: {seed: N}`: reuse identical completions from disk, so a re-run costs nothing.
 
 The key covers everything that shapes a reply (model, endpoint, parameters but
-the key, the messages, the seed); the value is the reply and its usage. A hit
-streams the stored text at once and reports no call to the provider.
+the key, the messages, the agent the call is for, the seed); the value is the reply
+and its usage. A hit streams the stored text at once and reports no call to the provider.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from .messages import Usage
-from .models import ChatModel, Completion, Delta, Stream
+from ..conversation.messages import Usage
+from .base import ChatModel, Completion, Delta, Stream
 from .profiles import Profile
 
 
@@ -34,16 +34,16 @@ class CachedModel:
         self.dir = Path(directory) if directory else default_dir()
         self.hits = self.misses = 0
 
-    def key(self, profile: str, messages: list[dict]) -> str:
+    def key(self, profile: str, messages: list[dict], agent: str = "") -> str:
         p = self.profiles.get(profile)
         params = {k: v for k, v in (p.params if p else {}).items() if k != "api_key"}
         blob = json.dumps({"model": p.model if p else profile, "params": params,
-                           "messages": messages, "seed": self.seed}, sort_keys=True,
+                           "messages": messages, "agent": agent, "seed": self.seed}, sort_keys=True,
                           default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def stream(self, profile: str, messages: list[dict]) -> Stream:
-        key = self.key(profile, messages)
+    def stream(self, profile: str, messages: list[dict], agent: str) -> Stream:
+        key = self.key(profile, messages, agent)
         path = self.dir / key[:2] / f"{key}.json"
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
@@ -56,7 +56,7 @@ class CachedModel:
             usage.calls, usage.cost, usage.seconds = 0, 0.0, 0.0
             return Completion(stored["text"], stored.get("profile", profile), usage)
         self.misses += 1
-        done = yield from self.inner.stream(profile, messages)
+        done = yield from self.inner.stream(profile, messages, agent)
         self._store(path, {"text": done.text, "profile": done.profile,
                            "usage": done.usage.to_dict()})
         return done

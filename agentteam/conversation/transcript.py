@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import ConfigError, redact
+from ..errors import ConfigError, redact
 from .events import Event, MessageDelta, MessageStarted, to_dict
-from .messages import Message, Usage
+from .messages import Message, Usage, content_from_json
 
 
 def default_path(team_name: str, root: Path | None = None) -> Path:
@@ -65,6 +65,7 @@ class Recorded:
     messages: list[Message] = field(default_factory=list)
     executed: set[int] = field(default_factory=set)   # rounds whose code has run
     ended: str | None = None
+    format: int = 1      # of the first run_started line; 1 = before message parts
     events: list[dict] = field(default_factory=list)
 
 
@@ -103,10 +104,11 @@ def read(path: str | Path) -> Recorded:
             partial = None   # the streamed text was recorded whole (or marked incomplete)
         rec.events.append(ev)
         if kind == "run_started" and not rec.team:
+            rec.format = ev.get("format", 1)
             rec.team, rec.task, rec.team_file = ev.get("team", ""), ev.get("task", ""), \
                 ev.get("team_file", "")
         elif kind == "message" and not ev.get("incomplete"):
-            rec.messages.append(Message(ev["agent"], ev["content"], ev["round"],
+            rec.messages.append(Message(ev["agent"], content_from_json(ev["content"]), ev["round"],
                                         ev.get("kind", "text"), False, ev.get("model"),
                                         Usage.from_dict(ev.get("usage"))))
         elif kind == "code_result" and ev.get("source_round") is not None:

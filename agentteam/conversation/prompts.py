@@ -1,0 +1,104 @@
+"""The one place that turns the history into the messages a model is sent.
+
+``agent_messages`` builds an agent's prompt: its system message, then every message
+of the chat (its own as ``assistant``, the others' as ``user`` with a ``name``);
+``selector_messages`` builds the compact speaker-selection prompt. The result is
+in the OpenAI chat shape; ``models.provider.adapt`` then fits it to each
+provider's rules. Plain-text messages take the fast path: one dict each, with the
+string content as it is.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..team import AgentSpec, TeamSpec, system_message
+from .messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart, describe
+
+SELECTOR_INTRO = "You pick the next speaker of a group chat."
+
+
+def agent_messages(agent: AgentSpec, history: list[Message]) -> list[dict]:
+    """The prompt of ``agent``'s next turn."""
+    out: list[dict] = [{"role": "system", "content": system_message(agent)}]
+    own_calls: set[str] = set()
+    for m in history:
+        own = m.agent == agent.name
+        if isinstance(m.content, str):
+            out.append({"role": "assistant", "content": m.content} if own else
+                       {"role": "user", "content": m.content, "name": m.agent})
+        else:
+            out.extend(_with_parts(m, own, own_calls))
+    return out
+
+
+def _with_parts(m: Message, own: bool, own_calls: set[str]) -> list[dict]:
+    """A message with parts: tool calls and their results in the tool-calling shape for
+    the agent that made the calls, as text for everyone else."""
+    text: list[str] = []
+    calls: list[dict] = []
+    results: list[dict] = []
+    for p in m.parts:
+        if isinstance(p, TextPart):
+            text.append(p.text)
+        elif isinstance(p, ImagePart):
+            text.append(p.label)
+        elif isinstance(p, ToolCallPart):
+            if own:
+                own_calls.add(p.id)
+                calls.append({"id": p.id, "type": "function",
+                              "function": {"name": p.name, "arguments": p.arguments}})
+            else:
+                text.append(f"[{m.agent} called {p.name}({p.arguments})]")
+        elif isinstance(p, ToolResultPart):
+            if p.id in own_calls:
+                results.append({"role": "tool", "tool_call_id": p.id, "content": p.output})
+            else:
+                status = "error" if p.is_error else "result"
+                text.append(f"[{p.name} {status}]\n{p.output}")
+    body = "\n".join(text)
+    out: list[dict] = []
+    if own:
+        msg: dict = {"role": "assistant", "content": body or None}
+        if calls:
+            msg["tool_calls"] = calls
+        if body or calls:
+            out.append(msg)
+    elif body:
+        out.append({"role": "user", "content": body, "name": m.agent})
+    return out + results
+
+
+def selector_messages(team: TeamSpec, history: list[Message], allowed: list[str],
+                      retry: str = "") -> list[dict]:
+    """The compact prompt for the selector model: roles, recent messages, the candidates.
+
+    ``retry`` says what was wrong with the previous answer, for the second try.
+    """
+    sel = team.speaker_selection
+    roles = []
+    for a in team.agents:
+        if a.name in allowed:
+            role = a.description or _first_sentence(system_message(a))
+            roles.append(f"- {a.name}: {role}")
+    lines = []
+    for m in history[-sel.recent_messages:]:
+        text = describe(m.content).strip()
+        if len(text) > sel.max_chars_per_message:
+            half = sel.max_chars_per_message // 2
+            text = text[:half] + " … " + text[-half:]
+        lines.append(f"[{m.agent}] {text}")
+    system = (f"{SELECTOR_INTRO} Candidates:\n" + "\n".join(roles) +
+              "\nAnswer with exactly one candidate name and nothing else.")
+    user = "Recent messages:\n" + "\n".join(lines) + \
+        f"\n\nWho speaks next? One of: {', '.join(allowed)}."
+    if retry:
+        user += f"\nYour previous answer {retry}. Reply with only one of: " \
+                f"{', '.join(allowed)}."
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def _first_sentence(text: str) -> str:
+    text = " ".join(text.split())
+    m = re.match(r"(.{1,160}?[.!?])(\s|$)", text)
+    return m.group(1) if m else text[:160]

@@ -1,0 +1,58 @@
+"""What a model call yields and returns, and the ``ChatModel`` protocol the run loop uses.
+
+A stream is a generator: it yields ``Delta`` (text as it arrives), ``RetryNote``
+(before waiting to retry) and ``Cut`` (a reply broke off; its partial text), and
+returns a ``Completion``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generator, Protocol, Union
+
+from ..conversation.messages import Usage
+
+SELECTOR = "(selector)"
+
+
+@dataclass
+class Delta:
+    text: str
+
+
+@dataclass
+class RetryNote:
+    model: str
+    error: str
+    wait_s: float
+    attempt: int
+
+
+@dataclass
+class Cut:
+    """A reply broke off after ``partial`` was shown; a retry or an error follows."""
+
+    partial: str
+    error: str
+
+
+@dataclass
+class Completion:
+    text: str
+    profile: str
+    usage: Usage = field(default_factory=Usage)
+
+
+Chunk = Union[Delta, RetryNote, Cut]
+Stream = Generator[Chunk, None, Completion]
+
+
+class ChatModel(Protocol):
+    """What the run loop needs from a model: stream a reply for a profile.
+
+    ``agent`` names who the call is for: an agent's name, or a role in parentheses
+    such as ``(selector)``. Scripted and replayed models answer by it, and the
+    HTTP transports pass it on in the ``X-Agentteam-Agent`` header.
+    """
+
+    def stream(self, profile: str, messages: list[dict], agent: str) -> Stream: ...
