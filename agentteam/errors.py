@@ -21,35 +21,69 @@ contains a secret (``redact`` scrubs known key values).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeGuard
 
-_SECRETS: set[str] = set()
+# Values people put where a key goes when the server needs none (keyless local servers,
+# the examples in servers' docs). They are not secrets: redacting them would turn the
+# word "ollama" in a reply into ***. Compared case-insensitively.
+PLACEHOLDER_KEYS = frozenset({
+    "null", "none", "empty", "nokey", "no-key", "no_key", "local", "ollama", "lm-studio",
+    "lmstudio", "vllm", "llamacpp", "llama.cpp", "sk-no-key-required", "not-needed",
+    "notneeded", "anything", "dummy", "placeholder", "token-abc123", "password", "changeme"})
+# Shorter values are words, not keys; they would scrub ordinary text.
+MIN_SECRET_LEN = 8
+
+_SECRETS: tuple[str, ...] = ()     # longest first, so a key inside a longer one goes whole
+
+
+def is_secret(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is worth redacting: long enough and not a placeholder."""
+    return (isinstance(value, str) and len(value.strip()) >= MIN_SECRET_LEN
+            and value.strip().lower() not in PLACEHOLDER_KEYS)
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret value so that ``redact`` removes it from any text."""
-    if value and len(value) >= 6 and value.upper() not in ("NULL", "EMPTY", "NONE"):
-        _SECRETS.add(value)
+    """Remember a secret value so that ``redact`` removes it from any text.
+
+    Placeholders (``ollama``, ``NULL``, ...) and values under ``MIN_SECRET_LEN``
+    characters are ignored; see ``is_secret``.
+    """
+    global _SECRETS
+    if is_secret(value) and value.strip() not in _SECRETS:
+        # stripped: a key read from a file with its newline is printed without it. A new
+        # tuple, never a mutated set: threads may be redacting meanwhile.
+        _SECRETS = tuple(sorted({*_SECRETS, value.strip()}, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
-    """Replace every registered secret in ``text`` with ``***``."""
+    """Replace every registered secret in ``text`` with ``***``.
+
+    The one redaction of agentteam: the event stream, the transcript, ``--json``,
+    the terminal, errors, logs, ``/save`` and the chat history all go through it.
+    """
     for secret in _SECRETS:
         if secret in text:
             text = text.replace(secret, "***")
     return text
 
 
-class RedactingFormatter:
-    """A logging formatter wrapper whose every line is scrubbed of registered secrets."""
+def secret_prefix_at_end(text: str) -> int:
+    """How many characters at the end of ``text`` could be the start of a secret.
 
-    def __init__(self, inner):
-        self.inner = inner
-
-    def format(self, record) -> str:
-        return redact(self.inner.format(record))
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
+    A stream holds them back until the next piece shows whether a whole secret follows
+    (a key split across two deltas is redacted like one that arrives whole).
+    """
+    best = 0
+    for secret in _SECRETS:
+        # the earliest place in the last len(secret)-1 characters where the secret could
+        # begin and the rest of the text agrees with it
+        i = text.find(secret[0], max(0, len(text) - len(secret) + 1))
+        while i != -1 and len(text) - i > best:
+            if secret.startswith(text[i:]):
+                best = len(text) - i
+                break
+            i = text.find(secret[0], i + 1)
+    return best
 
 
 class AgentTeamError(Exception):

@@ -17,6 +17,7 @@ from typing import Callable, Generator, Iterator
 
 from .conversation.events import Event, Notice
 from .conversation.groupchat import GroupChat, Human
+from .conversation.redaction import redact_event
 from .conversation.transcript import Recorded, TranscriptWriter, default_path, read
 from .errors import ConfigError, ExecutionError, UsageError
 from .executors import make_executor
@@ -247,12 +248,12 @@ class TeamRun:
         p = self.prepare()
         if not self.req.replay and needs_litellm(p.profiles):
             preload()   # the LiteLLM import overlaps the sandbox and local server start
-        yield from p.notices
+        yield from map(redact_event, p.notices)
         notices: list[Event] = []
         try:
             with LocalServers(p.profiles, on_notice=notices.append) as local:
                 local.start()
-                yield from notices
+                yield from map(redact_event, notices)
                 self.chat = GroupChat(p.team, p.model(self.req.no_cache), p.executor, self.human,
                                       p.transcript, task=self.req.task,
                                       max_round=self.req.max_round,

@@ -6,8 +6,8 @@ the transcript stores the same objects (all but deltas) as JSON lines.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Union
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from typing import Any, Callable, Literal, Union
 
 
 @dataclass
@@ -121,3 +121,18 @@ def to_dict(event: Any) -> dict:
     """The JSON form of an event; ``type`` first."""
     d = asdict(event)
     return {"type": d.pop("type"), **d}
+
+
+def map_text(value: Any, fn: Callable[[str], str]) -> Any:
+    """A copy of ``value`` (an event, or dicts and lists) with ``fn`` applied to every
+    string in it, nested ones too; the event's ``type`` is kept as it is."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {k: map_text(v, fn) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(map_text(v, fn) for v in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(value, **{f.name: map_text(getattr(value, f.name), fn)
+                                 for f in fields(value) if f.name != "type"})
+    return value

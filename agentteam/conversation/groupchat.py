@@ -1,7 +1,8 @@
 """The run loop: a group chat that yields events. It never prints and never exits.
 
 ``GroupChat.run()`` is a generator of events (see ``events.py``); every event
-is written to the transcript before it is yielded. ``drive`` feeds events to a
+is scrubbed of secrets (``redaction.py``) and written to the transcript before it
+is yielded. ``drive`` feeds events to a
 subscriber and turns Ctrl-C into an orderly ``RunEnded(reason="interrupted")``.
 """
 
@@ -31,6 +32,7 @@ from .events import (
 )
 from .messages import Message, Usage, content_to_json
 from .prompts import agent_messages, selector_messages
+from .redaction import StreamRedactor
 from .selection import Selector, parse_name
 from .termination import terminates
 from .transcript import Recorded, TranscriptWriter
@@ -78,6 +80,7 @@ class GroupChat:
         self.rounds = 0
         self._partial: tuple[int, str, list[str]] | None = None
         self._started = 0.0
+        self._redactor = StreamRedactor()
 
     # -- public ----------------------------------------------------------------
     def run(self) -> Generator[Event, None, None]:
@@ -389,9 +392,13 @@ class GroupChat:
         self._partial = None
 
     def _emit(self, event: Event) -> Iterator[Event]:
+        # all of them are written before the first is shown: a Ctrl-C while showing
+        # released text cannot drop the event that released it from the transcript
+        events = self._redactor(event)
         if self.transcript:
-            self.transcript.write(event)
-        yield event
+            for ev in events:
+                self.transcript.write(ev)
+        yield from events
 
 
 def drive(events: Generator[Event, None, None], on_event: Callable[[Event], None]) -> RunEnded:
