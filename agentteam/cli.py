@@ -6,14 +6,14 @@ failure, 2 bad usage or team file, 130 interrupted.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from .errors import AgentTeamError, ConfigError, ExecutionError, redact
+from .errors import AgentTeamError, ConfigError, ExecutionError
+from .ui.safe import json_line, safe
 
 # Plain Click errors: one `Error: ...` line per bad flag, never a wrapped box.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -26,10 +26,10 @@ app.add_typer(sandbox_app, name="sandbox")
 def _fail(e: AgentTeamError, as_json: bool = False) -> None:
     """Print a user error (one line per problem, no traceback) and exit with its code."""
     if as_json:
-        print(json.dumps({"type": "error", "error": str(e), "exit_code": e.exit_code}))
+        print(json_line({"type": "error", "error": str(e), "exit_code": e.exit_code}))
     lines = [str(p) for p in getattr(e, "problems", [])] or [str(e)]
     for line in lines:
-        print(redact(f"error: {line}" if not line.startswith("error") else line),
+        print(safe(f"error: {line}" if not line.startswith("error") else line),
               file=sys.stderr)
     raise typer.Exit(e.exit_code)
 
@@ -50,16 +50,17 @@ def _interactive() -> bool:
 
 
 def _verbose(on: bool) -> None:
-    """Debug logs of agentteam and LiteLLM on stderr, every line scrubbed of keys."""
+    """Debug logs of agentteam and LiteLLM on stderr, every line scrubbed of keys and
+    control characters."""
     if not on:
         return
     import logging
     import os
 
-    from .errors import RedactingFormatter
+    from .ui.safe import SafeFormatter
     os.environ["AGENTTEAM_VERBOSE"] = "1"
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter(logging.Formatter("%(name)s: %(message)s")))
+    handler.setFormatter(SafeFormatter("%(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG)
@@ -73,11 +74,11 @@ def validate(files: List[Path] = typer.Argument(..., help="Team files to check."
     for f in files:
         try:
             team = load_team(f)
-            print(f"ok: {f} ({team.name}, {len(team.agents)} agents)")
+            print(safe(f"ok: {f} ({team.name}, {len(team.agents)} agents)"))
         except ConfigError as e:
             bad += 1
             for line in [str(p) for p in e.problems] or [str(e)]:
-                print(f"error: {line}", file=sys.stderr)
+                print(safe(f"error: {line}"), file=sys.stderr)
     raise typer.Exit(2 if bad else 0)
 
 
@@ -196,7 +197,7 @@ def _ask_executor(problem: str) -> str:
     from rich.console import Console
     from rich.text import Text
     err = Console(stderr=True, highlight=False)
-    err.print(Text(f"{problem}", style="yellow"))
+    err.print(Text(safe(problem), style="yellow"))
     for _ in range(5):
         err.print(Text("Run code blocks [l]ocally on this machine, [s]kip code execution, "
                        "or [q]uit?", style="bold"))
@@ -210,7 +211,7 @@ def _ask_executor(problem: str) -> str:
             return "none"
         if answer in ("q", "quit", "stop", "exit"):
             return "stop"
-        err.print(Text(f"`{answer}` is not an option; type l, s or q.", style="red"))
+        err.print(Text(safe(f"`{answer}` is not an option; type l, s or q."), style="red"))
     return "stop"
 
 
@@ -248,7 +249,7 @@ def models(
             _fail(e, as_json)
         results = check_all(profiles, timeout, call=not no_call)
     if as_json:
-        print(json.dumps([r.to_dict() for r in results]))
+        print(json_line([r.to_dict() for r in results]))
     else:
         _health_table(results)
     raise typer.Exit(0 if all(r.healthy for r in results) else 1)
@@ -267,14 +268,15 @@ def _health_table(results) -> None:
     for col in ("up", "key", "found", "call", "latency"):
         table.add_column(col, no_wrap=True)
     for r in results:
-        table.add_row(r.profile, Text(r.model), Text(r.endpoint), mark(r.reachable),
+        table.add_row(Text(safe(r.profile)), Text(safe(r.model)), Text(safe(r.endpoint)),
+                      mark(r.reachable),
                       mark(r.key_ok), mark(r.listed), mark(r.completion),
                       f"{r.latency_s:.2f}s" if r.latency_s is not None else "—")
     console = Console(highlight=False)
     console.print(table)
     for r in results:
         if r.problem:
-            console.print(Text(f"{r.profile}: {r.problem}", style="red"))
+            console.print(Text(safe(f"{r.profile}: {r.problem}"), style="red"))
 
 
 @sandbox_app.command("build")
@@ -312,7 +314,7 @@ def sandbox_check(
             _fail(e, as_json)
     rows = sandbox.check(spec)
     if as_json:
-        print(json.dumps([r.__dict__ for r in rows]))
+        print(json_line([r.__dict__ for r in rows]))
     else:
         from rich.console import Console
         from rich.table import Table
@@ -320,13 +322,13 @@ def sandbox_check(
         table = Table("check", "", "detail", box=None)
         for r in rows:
             table.add_row(r.name, Text("ok", "green") if r.ok else Text("FAIL", "red"),
-                          Text(r.detail))
+                          Text(safe(r.detail)))
         Console(highlight=False).print(table)
     raise typer.Exit(0 if all(r.ok for r in rows) else 1)
 
 
 def _progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    print(safe(line), file=sys.stderr, flush=True)
 
 
 def main() -> None:

@@ -1,13 +1,13 @@
 """The terminal view of a run: the only module that imports Rich.
 
 Replies stream token by token under a coloured header; code lines are
-highlighted as they complete; model text is always ``Text``, never markup.
+highlighted as they complete; model text is always ``Text``, never markup, and
+passes ``safe`` first (no secret, no control character that acts).
 ``JsonPrinter`` is the ``--json`` subscriber of the same event stream.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 
 from rich.console import Console
@@ -26,9 +26,11 @@ from ..conversation.events import (
     RunEnded,
     RunStarted,
     SpeakerSelected,
+    map_text,
     to_dict,
 )
 from ..conversation.messages import content_from_json, describe
+from .safe import json_line, safe
 
 PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan",
            "bright_magenta", "bright_green", "bright_yellow"]
@@ -115,7 +117,7 @@ class ConsoleView:
     def __call__(self, ev: Event) -> None:
         handler = getattr(self, "_" + ev.type, None)
         if handler and (not self.quiet or ev.type in ("run_ended", "notice")):
-            handler(ev)
+            handler(map_text(ev, safe))
 
     def _header(self, agent: str, round_no: int, note: str = "") -> None:
         title = Text.assemble((f" {agent} ", f"bold {self.color(agent)}"),
@@ -239,7 +241,7 @@ class JsonPrinter:
     def __call__(self, ev: Event) -> None:
         if ev.type in self.SKIP:
             return
-        self.out.write(json.dumps(to_dict(ev), ensure_ascii=False) + "\n")
+        self.out.write(json_line(to_dict(ev)) + "\n")
         self.out.flush()
 
 
@@ -250,7 +252,7 @@ class ConsoleHuman:
         self.console = console or Console(stderr=True, highlight=False)
 
     def ask(self, prompt: str) -> str | None:
-        self.console.print(Text(prompt, style="bold"))
+        self.console.print(Text(safe(prompt), style="bold"))
         try:
             return input("> ")
         except EOFError:
