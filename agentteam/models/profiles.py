@@ -12,8 +12,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError, register_secret
+from ..errors import ConfigError
 from ..team import VAR_RE, ModelProfile, TeamSpec, expand_vars
+from .credentials import mask_url, register_params, register_var_values
 
 # The parameters of a profile that go to LiteLLM as they are.
 _PASS = ("api_base", "api_version", "temperature", "max_tokens", "top_p", "seed", "stop",
@@ -65,8 +66,10 @@ class Profile:
 
     @property
     def endpoint(self) -> str:
-        """Where requests go, for people: the base URL or the provider's name."""
-        return self.params.get("api_base") or self.provider
+        """Where requests go, for people: the base URL (credentials masked) or the
+        provider's name."""
+        base = self.params.get("api_base")
+        return mask_url(base) if isinstance(base, str) else (base or self.provider)
 
     @property
     def is_local(self) -> bool:
@@ -100,14 +103,15 @@ def _profile(name: str, spec: ModelProfile, env, origin: str = "team file") -> P
     params = {k: getattr(spec, k) for k in _PASS if getattr(spec, k) is not None}
     params.update(spec.extra)
     key_source = ""
+    register_var_values(params, env)
     if spec.api_key is not None:
         refs = VAR_RE.findall(spec.api_key)
         key_source = ", ".join(f"${r}" for r in refs) if refs else "api_key (placeholder)"
         params["api_key"] = expand_vars(spec.api_key, env)
-        register_secret(params["api_key"])
     for key in ("api_base", "api_version"):
         if isinstance(params.get(key), str):
             params[key] = expand_vars(params[key], env)
+    register_params(params)
     if "api_key" not in params and params.get("api_base") and \
             not env.get(PROVIDER_KEY_VARS.get((spec.model or "").split("/")[0], "OPENAI_API_KEY"), ""):
         # A keyless local server (`api_key: NULL` is YAML's null): the client still wants one.
@@ -119,32 +123,72 @@ def _profile(name: str, spec: ModelProfile, env, origin: str = "team file") -> P
                    max_retry_wait=spec.max_retry_wait, key_source=key_source, origin=origin)
 
 
+# The fields of an entry that must be strings when present (they are used as text).
+_ENTRY_TEXT = ("model", "api_key", "base_url", "api_base", "api_type", "api_version")
+_CONFIG_MAX_BYTES = 1_000_000
+
+
 def read_config_list(source: str, env, base_dir: Path | None = None) -> tuple[list[dict], str]:
-    """AutoGen's OAI_CONFIG_LIST: the env var's JSON, or the file it (or ``source``) names."""
-    text, where = env.get(source), f"${source}"
-    if text is not None and not text.lstrip().startswith("["):
-        where, text = text, None
-        path = Path(where)
+    """AutoGen's OAI_CONFIG_LIST: JSON in the environment variable ``source`` (a list
+    of entries, or one entry), else the JSON file the variable (or ``source``) names.
+
+    JSON is tried first, whatever the length. The variable's value is never echoed
+    in an error: it may hold keys.
+    """
+    value = env.get(source)
+    if value is not None and value.lstrip().startswith(("[", "{")):
+        return _parse_config_list(value, f"${source}"), f"${source}"
+    if value is not None:
+        path = _existing_file(Path(value.strip()))
+        if path is None:
+            raise ConfigError(f"${source} is neither JSON (a list of entries, or one) nor "
+                              "the path of a file; export it as '[{\"model\": ...}]' or as "
+                              "a JSON file's path")
     else:
-        path = Path(source)
-        if base_dir and not path.is_absolute() and not path.exists():
-            path = base_dir / source
-    if text is None:
-        if not path.exists():
-            raise ConfigError(f"config_list `{source}`: no environment variable or file of that "
-                              "name; export OAI_CONFIG_LIST='[...]' or give a JSON file path")
-        where = str(path)
+        path = _existing_file(Path(source))
+        if path is None and base_dir and not Path(source).is_absolute():
+            path = _existing_file(base_dir / source)
+        if path is None:
+            raise ConfigError(f"config_list `{source}`: no environment variable or file of "
+                              "that name; export OAI_CONFIG_LIST='[...]' or give a JSON file "
+                              "path")
+    where = str(path)
+    try:
+        if path.stat().st_size > _CONFIG_MAX_BYTES:
+            raise ConfigError(f"{where}: larger than 1 MB; is this an OAI_CONFIG_LIST file?")
         text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        why = getattr(e, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"{where}: cannot read OAI_CONFIG_LIST ({why})") from None
+    return _parse_config_list(text, where), where
+
+
+def _existing_file(path: Path) -> Path | None:
+    """``path`` if it is a regular file (not a FIFO or device that would hang a read)."""
+    try:
+        return path if path.is_file() else None
+    except (OSError, ValueError):   # a name too long for a path, or with a NUL in it
+        return None
+
+
+def _parse_config_list(text: str, where: str) -> list[dict]:
     try:
         entries = json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError(f"{where}:{e.lineno}:{e.colno}: OAI_CONFIG_LIST is not valid JSON: "
                           f"{e.msg}") from None
+    if isinstance(entries, dict):
+        entries = [entries]
     if not isinstance(entries, list) or not all(isinstance(x, dict) and "model" in x
                                                  for x in entries):
         raise ConfigError(f"{where}: OAI_CONFIG_LIST must be a JSON list of objects with "
                           "at least `model`")
-    return entries, where
+    for i, entry in enumerate(entries):
+        for k in _ENTRY_TEXT:
+            if (entry.get(k) is not None and not isinstance(entry[k], str)) or \
+                    (k == "model" and not entry[k]):
+                raise ConfigError(f"{where}[{i}]: `{k}` must be a string")
+    return entries
 
 
 def map_config_entry(entry: dict) -> dict:
@@ -174,8 +218,8 @@ def _from_config_list(name: str, spec: ModelProfile, env, base_dir) -> dict[str,
     names = [name] + [f"{name}#{i}" for i in range(1, len(entries))]
     for i, (pname, entry) in enumerate(zip(names, entries, strict=True)):
         mapped = map_config_entry(entry)
+        register_params(mapped)
         key = mapped.pop("api_key", None)
-        register_secret(key)
         base = _profile(pname, spec, env, origin=f"{where}[{i}]")
         base.model = mapped.pop("model")
         base.params.update(mapped)
@@ -219,8 +263,8 @@ def all_env_profiles(env=None, first_only: bool = False) -> dict[str, Profile]:
     ]
     for var, model, extra in candidates:
         if env.get(var) and (var != "AZURE_API_KEY" or env.get("AZURE_API_BASE")):
-            register_secret(env[var])
             params = {k: v for k, v in extra.items() if v}
+            register_params({**params, "api_key": env[var]})
             name = model.split("/")[0] if "/" in model else "openai"
             out[name] = Profile(name=name, model=model, params=params, key_source=f"${var}",
                                 origin=f"${var} is set")
