@@ -166,6 +166,11 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
         if replay else resolve_profiles(team, req.model)
     executor = choose_executor(team, req.executor, ask_executor if req.interactive else None,
                                notices, build_image)
+    if executor is not None and executor.name != team.code_execution.executor:
+        # --executor (or the answer to "Docker is missing") replaces the team's choice
+        # everywhere, speaker selection included: `none` means no proxy has code to run.
+        team = team.model_copy(update={"code_execution": team.code_execution.model_copy(
+            update={"executor": executor.name})})
     _copy_inputs(team, input_files)
     path = Path(req.transcript) if req.transcript else \
         (resume.path if resume else default_path(team.name))

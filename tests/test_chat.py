@@ -8,6 +8,7 @@ from agentteam.conversation.groupchat import GroupChat, drive
 from agentteam.conversation.messages import CodeResult
 from agentteam.conversation.termination import terminates
 from agentteam.errors import ModelError
+from agentteam.executors.base import NoExecutor
 from agentteam.team import parse_team
 from agentteam.testing import FakeExecutor, ScriptedModel
 
@@ -66,6 +67,18 @@ def test_code_is_run_by_the_proxy_and_results_go_back():
     assert (code.exit_code, code.output, code.source_round) == (0, "1\n", 1)
     assert messages(events)[2][2].startswith("exitcode: 0 (execution succeeded)")
     assert ex.closed
+
+
+def test_executor_none_reports_no_result_and_says_why():
+    model = ScriptedModel().enqueue("Coder", "```python\nprint(1)\n```", "ok TERMINATE")
+    model.enqueue("Critic", "hm")
+    end, events = run(GroupChat(team(), model, NoExecutor(None, ".")))
+    assert end.reason == "keyword"
+    assert not [e for e in events if e.type == "code_result"]
+    reply = [c for a, k, c in messages(events) if k == "code_result"]
+    assert reply == ["Code was not run: code execution is off for this run (executor: none). "
+                     "The 1 code block(s) in Coder's message (round 1) were not executed, so "
+                     "there is no output."]
 
 
 def test_first_failing_block_stops_the_rest_and_code_runs_once():

@@ -205,3 +205,46 @@ def test_quiet_shows_only_the_end(cli, server, team_file):
     assert r.exit_code == 0
     assert "hello there" not in r.stdout
     assert "ended by the termination keyword" in r.stdout
+
+
+DOCKER_TEAM_TEXT = """\
+name: t
+task: go
+models: {{default: {{model: openai/fake-model, api_base: "{url}", api_key: NULL}}}}
+speaker_selection: {selection}
+max_round: 6
+code_execution: {{executor: docker}}
+agents:
+  - {{name: User_proxy, kind: user_proxy}}
+  - {{name: Coder, system_message: Coder.}}
+  - {{name: Critic, system_message: Critic.}}
+"""
+
+
+def test_executor_none_says_the_code_was_not_run(cli, server, team_file, tmp_path):
+    # the team asks for docker; --executor none on the command line replaces it
+    script(server, {"Coder": ["```python\nprint(1)\n```", "done TERMINATE"],
+                    "Critic": ["looks fine"]})
+    path = tmp_path / "t.jsonl"
+    r = cli("run", team_file(DOCKER_TEAM_TEXT, selection="round_robin"), "--executor", "none",
+            "--transcript", path)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    reply = [e for e in lines if e["type"] == "message" and e["agent"] == "User_proxy"][-1]
+    assert reply["content"].startswith("Code was not run: code execution is off for this run "
+                                       "(executor: none)")
+    assert "exitcode" not in reply["content"] and "succeeded" not in reply["content"]
+    assert not [e for e in lines if e["type"] == "code_result"]   # nothing ran
+    assert "Code was not run" in r.stdout                          # the terminal shows it
+    # and the agents read it
+    last = server.completions()[-1].body["messages"]
+    assert any("Code was not run" in str(m["content"]) for m in last)
+
+
+def test_executor_none_flag_does_not_pick_the_proxy_to_run_code(cli, server, team_file):
+    script(server, {SELECTOR: ["Coder", "Critic"], "Coder": ["```python\nprint(1)\n```"],
+                    "Critic": ["fine TERMINATE"]})
+    r = cli("run", team_file(DOCKER_TEAM_TEXT, selection="auto"), "--executor", "none", "--json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    sel = [(e["agent"], e["reason"]) for e in r.events() if e["type"] == "speaker_selected"]
+    assert sel[1] == ("Critic", "chosen by the selector model")   # not "has code to run"

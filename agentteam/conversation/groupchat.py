@@ -284,6 +284,11 @@ class GroupChat:
         return None
 
     def _execute(self, agent, source: Message, blocks, round_no: int):
+        if not self.executor.runs_code:
+            # No code_result events: nothing ran. The agents are told so, not shown a result.
+            return Message(agent.name, codeblocks.not_run(len(blocks), source.agent,
+                                                          source.round, self.executor.name),
+                           round_no, kind="code_result")
         self.executor.wait_ready()
         results, unsupported, skipped = [], [], 0
         runnable = [b for b in blocks if b.supported]
