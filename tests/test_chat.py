@@ -133,8 +133,52 @@ def test_manual_selection_reprompts_on_bad_answers():
     end, events = run(GroupChat(team(selection="manual"), model, FakeExecutor(), person))
     assert end.reason == "keyword"
     sel = [e for e in events if e.type == "speaker_selected"][0]
-    assert (sel.agent, sel.method) == ("Critic", "manual")
+    assert (sel.agent, sel.method, sel.reason) == ("Critic", "manual", "chosen by the person")
     assert "is not a candidate" in person.prompts[1]
+    assert "Enter or q: let agentteam pick" in person.prompts[0]
+
+
+def test_manual_selection_falls_back_after_three_bad_answers():
+    # the run goes on (it used to end with exit 1): agentteam picks, and says why
+    model = ScriptedModel().enqueue("selector", "Critic").enqueue("Critic", "hello TERMINATE")
+    person = Person("7", "nobody", "x")
+    end, events = run(GroupChat(team(selection="manual"), model, FakeExecutor(), person))
+    assert (end.reason, end.exit_code) == ("keyword", 0)
+    assert len(person.prompts) == 3
+    sel = [e for e in events if e.type == "speaker_selected"][0]
+    assert (sel.agent, sel.method) == ("Critic", "manual")
+    assert sel.reason == "no valid answer in 3 tries; chosen by the selector model"
+
+
+@pytest.mark.parametrize("answer", ["", "q", " Q "])
+def test_manual_selection_enter_or_q_picks_automatically(answer):
+    model = ScriptedModel().enqueue("selector", "Critic").enqueue("Critic", "hello TERMINATE")
+    end, events = run(GroupChat(team(selection="manual"), model, FakeExecutor(),
+                                Person(answer)))
+    assert end.reason == "keyword"
+    sel = [e for e in events if e.type == "speaker_selected"][0]
+    assert (sel.agent, sel.reason) == ("Critic", "left to agentteam by the person; chosen by "
+                                                 "the selector model")
+    model.assert_complete()
+
+
+def test_manual_selection_left_to_agentteam_uses_the_cheap_rules_first():
+    model = ScriptedModel().enqueue("Critic", "hello TERMINATE")
+    t = team(selection="manual").model_copy(update={"task": "Critic, please start."})
+    end, events = run(GroupChat(t, model, FakeExecutor(), Person("")))
+    sel = [e for e in events if e.type == "speaker_selected"][0]
+    assert (sel.agent, sel.reason) == ("Critic", "left to agentteam by the person; named in "
+                                                 "the last message")
+    assert not [c for c in model.calls if c[2] == "(selector)"]
+
+
+def test_manual_selection_without_a_selector_model_takes_the_next_in_order():
+    model = ScriptedModel().enqueue("Coder", "hello TERMINATE")
+    model.profiles = {"other": None}     # the run has no `default` profile to select with
+    end, events = run(GroupChat(team(selection="manual"), model, FakeExecutor(), Person("q")))
+    assert end.reason == "keyword"
+    sel = [e for e in events if e.type == "speaker_selected"][0]
+    assert (sel.agent, sel.reason) == ("Coder", "left to agentteam by the person; next in order")
 
 
 def test_model_error_ends_with_error_and_closes_executor():

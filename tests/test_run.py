@@ -248,3 +248,51 @@ def test_executor_none_flag_does_not_pick_the_proxy_to_run_code(cli, server, tea
     assert r.exit_code == 0, r.stdout + r.stderr
     sel = [(e["agent"], e["reason"]) for e in r.events() if e["type"] == "speaker_selected"]
     assert sel[1] == ("Critic", "chosen by the selector model")   # not "has code to run"
+
+
+STORY_TEAM_TEXT = """\
+name: t
+task: go
+models: {{default: {{model: openai/fake-model, api_base: "{url}", api_key: NULL}}}}
+speaker_selection: auto
+max_round: {max_round}
+code_execution: {{executor: none}}
+agents:
+  - {{name: User_proxy, kind: user_proxy}}
+  - {{name: Story_writer, system_message: Writes stories.}}
+  - {{name: Critic, system_message: Critic.}}
+"""
+
+
+def test_selector_names_with_markdown_escapes_or_spaces_are_recognised(cli, server, team_file):
+    script(server, {SELECTOR: ["Story\\_writer", "critic", "Next: Story writer."],
+                    "Story_writer": ["a draft", "done TERMINATE"], "Critic": ["more"]})
+    r = cli("run", team_file(STORY_TEAM_TEXT), "--json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    sel = [(e["agent"], e["reason"]) for e in r.events() if e["type"] == "speaker_selected"]
+    assert sel == [("Story_writer", "chosen by the selector model"),
+                   ("Critic", "chosen by the selector model"),
+                   ("Story_writer", "chosen by the selector model")]
+    assert speakers(server).count("selector") == 3          # no retry was needed
+
+
+def test_selector_answer_naming_several_is_asked_again(cli, server, team_file):
+    script(server, {SELECTOR: ["Story_writer or Critic", "Critic"], "Critic": ["ok TERMINATE"]})
+    r = cli("run", team_file(STORY_TEAM_TEXT), "--json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    sel = [(e["agent"], e["reason"]) for e in r.events() if e["type"] == "speaker_selected"]
+    assert sel[0] == ("Critic", "chosen by the selector model on retry")
+    retry_prompt = server.completions()[1].body["messages"][-1]["content"]
+    assert "named several candidates (Story_writer, Critic)" in retry_prompt
+    assert "Reply with only one of: Story_writer, Critic" in retry_prompt
+
+
+def test_selector_naming_several_twice_falls_back_to_next_in_order(cli, server, team_file):
+    script(server, {SELECTOR: ["Critic, then Story_writer", "Story writer and critic"],
+                    "Story_writer": ["a draft"]})
+    r = cli("run", team_file(STORY_TEAM_TEXT, max_round=1), "--json")
+    assert r.exit_code == 3, r.stdout + r.stderr
+    sel = [(e["agent"], e["reason"]) for e in r.events() if e["type"] == "speaker_selected"]
+    assert sel == [("Story_writer", "selector named several candidates (Story_writer, Critic), "
+                                    "not one; next in order")]
+    assert speakers(server) == ["selector", "selector", "Story_writer"]
