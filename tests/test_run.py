@@ -296,3 +296,32 @@ def test_selector_naming_several_twice_falls_back_to_next_in_order(cli, server, 
     assert sel == [("Story_writer", "selector named several candidates (Story_writer, Critic), "
                                     "not one; next in order")]
     assert speakers(server) == ["selector", "selector", "Story_writer"]
+
+
+def test_resume_refuses_a_transcript_whose_agents_the_team_lacks(cli, server, team_file,
+                                                                  tmp_path):
+    script(server, {"Coder": ["one"], "Critic": ["two"]})
+    path = tmp_path / "t.jsonl"
+    assert cli("run", team_file(), "--json", "--max-round", "2", "--transcript",
+               path).exit_code == 3
+    other = team_file(name="other.yaml").read_text().replace("Coder", "Writer") \
+        .replace("Critic", "Reviewer")
+    (tmp_path / "other.yaml").write_text(other)
+    calls = len(server.completions())
+    r = cli("run", tmp_path / "other.yaml", "--resume", path, "--max-round", "10")
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert "agent(s) Coder, Critic spoke in this transcript" in r.stderr
+    assert "has no such agent" in r.stderr and "Traceback" not in r.stderr + r.stdout
+    assert len(server.completions()) == calls                   # no model was called
+
+
+def test_resume_warns_when_the_last_message_already_ended_the_chat(cli, server, team_file,
+                                                                   tmp_path):
+    script(server, {"Coder": ["done TERMINATE", "more"], "Critic": ["ok"]})
+    path = tmp_path / "t.jsonl"
+    assert cli("run", team_file(), "--json", "--transcript", path).exit_code == 0
+    r = cli("run", "--resume", path, "--json", "--max-round", "3")
+    warnings = [e for e in r.events() if e["type"] == "notice" and e["level"] == "warning"]
+    assert any("last message (round 1, Coder) already ends the chat" in w["text"]
+               for w in warnings), r.stdout
+    assert r.exit_code == 3          # it went on (to max_round), as the warning says
