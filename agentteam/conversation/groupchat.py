@@ -232,17 +232,19 @@ class GroupChat(ChoosingSpeakers):
         return None
 
     def _execute(self, agent, source: Message, blocks, round_no: int):
-        if not self.executor.runs_code:
+        executor = self.executor
+        assert executor is not None   # a proxy only has code to run when there is one
+        if not executor.runs_code:
             # No code_result events: nothing ran. The agents are told so, not shown a result.
             return Message(agent.name, codeblocks.not_run(len(blocks), source.agent,
-                                                          source.round, self.executor.name),
+                                                          source.round, executor.name),
                            round_no, kind="code_result")
-        self.executor.wait_ready()
+        executor.wait_ready()
         results, unsupported, skipped = [], [], 0
         runnable = [b for b in blocks if b.supported]
         unsupported = sorted({b.language for b in blocks if not b.supported})
         for i, block in enumerate(runnable):
-            result = self.executor.run(block)
+            result = executor.run(block)
             results.append(result)
             yield from self._emit(CodeRan(round_no, agent.name, result.language,
                                           result.exit_code, result.output,

@@ -10,7 +10,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import AbstractSet, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -86,12 +86,12 @@ def _model_for(loc: tuple) -> type[BaseModel] | None:
     return None
 
 
-def _loc(err: dict) -> tuple:
+def _loc(err: Any) -> tuple:
     """A pydantic error's location as a key path (validator names left out)."""
     return tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
 
 
-def _under(loc: tuple, refused: set) -> bool:
+def _under(loc: tuple, refused: AbstractSet[tuple]) -> bool:
     """Is ``loc`` a value the YAML reader already refused (e.g. for its tag), or inside one?"""
     return any(loc[:n] in refused for n in range(1, len(loc) + 1))
 
@@ -134,7 +134,7 @@ def _did_you_mean(word: str, options: list[str]) -> str:
 
 
 def _cross_check(data: dict, positions: dict, file: str, env,
-                 refused: set = frozenset()) -> list[Problem]:
+                 refused: AbstractSet[tuple] = frozenset()) -> list[Problem]:
     """Checks across keys: names that must exist, unique agents, ${VAR} and literal keys."""
     out: list[Problem] = []
 
@@ -145,7 +145,7 @@ def _cross_check(data: dict, positions: dict, file: str, env,
         out.append(Problem(file, line, col, yamlsafe.format_path(loc), msg))
 
     models = data.get("models") if isinstance(data.get("models"), dict) else {}
-    entries = data.get("agents") if isinstance(data.get("agents"), list) else []
+    entries: list = data["agents"] if isinstance(data.get("agents"), list) else []
     # (index in the file's list, name): indices stay those of the file, even when
     # entries that are not mappings or have no name come first.
     named = [(i, a["name"]) for i, a in enumerate(entries)
