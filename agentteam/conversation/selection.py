@@ -94,12 +94,6 @@ def named_candidates(answer: str, allowed: list[str]) -> list[str]:
     return out
 
 
-def parse_name(answer: str, allowed: list[str]) -> str | None:
-    """The one candidate the answer names, or None when it names none or several."""
-    named = named_candidates(answer, allowed)
-    return named[0] if len(named) == 1 else None
-
-
 MANUAL_TRIES = 3
 
 
