@@ -99,4 +99,3 @@ class ChoosingSpeakers:
         if profiles is not None and profile not in profiles:
             return self.selector.fallback(last, allowed), "next in order"
         return (yield from self._auto(auto.prompt, allowed, last))
-
