@@ -224,7 +224,7 @@ def models(
     timeout: float = typer.Option(15.0, "--timeout", help="Seconds per check."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs on stderr."),
 ) -> None:
-    """Check every model profile: endpoint, key, model, latency of a tiny completion."""
+    """Check every model profile: endpoint, key, model, time to a completion's first token."""
     _verbose(verbose)
     from .models.defaults import discover
     from .models.health import check_all
@@ -265,13 +265,13 @@ def _health_table(results) -> None:
     table = Table(box=None)
     for col in ("profile", "model", "endpoint"):
         table.add_column(col, overflow="fold")
-    for col in ("up", "key", "found", "call", "latency"):
+    for col in ("up", "key", "found", "call", "first token"):
         table.add_column(col, no_wrap=True)
     for r in results:
         table.add_row(Text(safe(r.profile)), Text(safe(r.model)), Text(safe(r.endpoint)),
                       mark(r.reachable),
                       mark(r.key_ok), mark(r.listed), mark(r.completion),
-                      f"{r.latency_s:.2f}s" if r.latency_s is not None else "—")
+                      f"{r.first_token_s:.2f}s" if r.first_token_s is not None else "—")
     console = Console(highlight=False)
     console.print(table)
     for r in results:

@@ -18,6 +18,7 @@ from typing import Callable, Generator, Iterator
 from .conversation.events import Event, Notice
 from .conversation.groupchat import GroupChat, Human
 from .conversation.redaction import redact_event
+from .conversation.termination import terminates
 from .conversation.transcript import Recorded, TranscriptWriter, default_path, read
 from .errors import ConfigError, ExecutionError, UsageError
 from .executors import make_executor
@@ -158,6 +159,7 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
         # A replay calls no model, so it needs none of the keys the team file names.
         team = load_team(team_file, _AnyEnv() if req.replay else None)
     team = _with_work_dir(team, req)
+    resume_notices = _check_resume(resume, team) if resume else []
     if req.max_round is not None and req.max_round < 1:
         raise ConfigError(f"--max-round must be at least 1 (got {req.max_round})")
     check_people(team, req.human, req.interactive)
@@ -165,12 +167,40 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
     replay = read(req.replay) if req.replay else None
     profiles, notices = ({}, [Notice(f"replaying {req.replay}: no model is called")]) \
         if replay else resolve_profiles(team, req.model)
+    notices = resume_notices + notices
     executor = choose_executor(team, req.executor, ask_executor if req.interactive else None,
                                notices, build_image)
+    if executor is not None and executor.name != team.code_execution.executor:
+        # --executor (or the answer to "Docker is missing") replaces the team's choice
+        # everywhere, speaker selection included: `none` means no proxy has code to run.
+        team = team.model_copy(update={"code_execution": team.code_execution.model_copy(
+            update={"executor": executor.name})})
     _copy_inputs(team, input_files)
     path = Path(req.transcript) if req.transcript else \
         (resume.path if resume else default_path(team.name))
     return Prepared(team, profiles, executor, TranscriptWriter(path), resume, notices, replay)
+
+
+def _check_resume(resume: Recorded, team: TeamSpec) -> list[Notice]:
+    """A transcript can only go on with the team that wrote it: refuse one whose speakers
+    the team lacks; warn when its last message already ended the chat."""
+    names = {a.name for a in team.agents}
+    spoke = [e.get("agent") for e in resume.events if e.get("type") == "message"
+             and not (e.get("round") == 0 and e.get("agent") == "user")]  # a task without a proxy
+    missing = sorted({str(a) for a in spoke if a not in names})
+    if missing:
+        where = team.source or "the team"
+        raise ConfigError(f"{resume.path}: agent(s) {', '.join(missing)} spoke in this "
+                          f"transcript but {where} has no such agent (its agents: "
+                          f"{', '.join(a.name for a in team.agents)}); resume with the team "
+                          "file the run used")
+    last = resume.messages[-1] if resume.messages else None
+    t = team.termination
+    if last is not None and last.kind == "text" and terminates(last.text, t.keyword, t.match):
+        return [Notice(f"the transcript's last message (round {last.round}, {last.agent}) "
+                       f"already ends the chat (termination keyword `{t.keyword}`); "
+                       "resuming goes on past it", "warning")]
+    return []
 
 
 def _with_work_dir(team: TeamSpec, req: RunRequest) -> TeamSpec:

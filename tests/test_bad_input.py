@@ -36,6 +36,14 @@ def test_each_broken_file_is_a_placed_one_line_error(cli, name, server):
     assert server.requests == []                     # nothing was called, nothing ran
 
 
+@pytest.mark.parametrize("name", ["28_python_tag.yaml", "29_custom_tag.yaml"])
+def test_a_yaml_tag_is_one_error_not_also_a_type_error(cli, name):
+    r = cli("validate", CORPUS / name)
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "task: YAML tag" in lines[0], r.stderr
+
+
 def test_whole_corpus_through_the_real_command():
     r = run_process("validate", *sorted(CORPUS.glob("*.yaml")))
     assert r.returncode == 2

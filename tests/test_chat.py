@@ -8,6 +8,7 @@ from agentteam.conversation.groupchat import GroupChat, drive
 from agentteam.conversation.messages import CodeResult
 from agentteam.conversation.termination import terminates
 from agentteam.errors import ModelError
+from agentteam.executors.base import NoExecutor
 from agentteam.team import parse_team
 from agentteam.testing import FakeExecutor, ScriptedModel
 
@@ -68,6 +69,18 @@ def test_code_is_run_by_the_proxy_and_results_go_back():
     assert ex.closed
 
 
+def test_executor_none_reports_no_result_and_says_why():
+    model = ScriptedModel().enqueue("Coder", "```python\nprint(1)\n```", "ok TERMINATE")
+    model.enqueue("Critic", "hm")
+    end, events = run(GroupChat(team(), model, NoExecutor(None, ".")))
+    assert end.reason == "keyword"
+    assert not [e for e in events if e.type == "code_result"]
+    reply = [c for a, k, c in messages(events) if k == "code_result"]
+    assert reply == ["Code was not run: code execution is off for this run (executor: none). "
+                     "The 1 code block(s) in Coder's message (round 1) were not executed, so "
+                     "there is no output."]
+
+
 def test_first_failing_block_stops_the_rest_and_code_runs_once():
     model = ScriptedModel().enqueue("Coder", "```sh\nfalse\n```\n```python\nprint(2)\n```",
                                     "still nothing")
@@ -120,8 +133,52 @@ def test_manual_selection_reprompts_on_bad_answers():
     end, events = run(GroupChat(team(selection="manual"), model, FakeExecutor(), person))
     assert end.reason == "keyword"
     sel = [e for e in events if e.type == "speaker_selected"][0]
-    assert (sel.agent, sel.method) == ("Critic", "manual")
+    assert (sel.agent, sel.method, sel.reason) == ("Critic", "manual", "chosen by the person")
     assert "is not a candidate" in person.prompts[1]
+    assert "Enter or q: let agentteam pick" in person.prompts[0]
+
+
+def test_manual_selection_falls_back_after_three_bad_answers():
+    # the run goes on (it used to end with exit 1): agentteam picks, and says why
+    model = ScriptedModel().enqueue("selector", "Critic").enqueue("Critic", "hello TERMINATE")
+    person = Person("7", "nobody", "x")
+    end, events = run(GroupChat(team(selection="manual"), model, FakeExecutor(), person))
+    assert (end.reason, end.exit_code) == ("keyword", 0)
+    assert len(person.prompts) == 3
+    sel = [e for e in events if e.type == "speaker_selected"][0]
+    assert (sel.agent, sel.method) == ("Critic", "manual")
+    assert sel.reason == "no valid answer in 3 tries; chosen by the selector model"
+
+
+@pytest.mark.parametrize("answer", ["", "q", " Q "])
+def test_manual_selection_enter_or_q_picks_automatically(answer):
+    model = ScriptedModel().enqueue("selector", "Critic").enqueue("Critic", "hello TERMINATE")
+    end, events = run(GroupChat(team(selection="manual"), model, FakeExecutor(),
+                                Person(answer)))
+    assert end.reason == "keyword"
+    sel = [e for e in events if e.type == "speaker_selected"][0]
+    assert (sel.agent, sel.reason) == ("Critic", "left to agentteam by the person; chosen by "
+                                                 "the selector model")
+    model.assert_complete()
+
+
+def test_manual_selection_left_to_agentteam_uses_the_cheap_rules_first():
+    model = ScriptedModel().enqueue("Critic", "hello TERMINATE")
+    t = team(selection="manual").model_copy(update={"task": "Critic, please start."})
+    end, events = run(GroupChat(t, model, FakeExecutor(), Person("")))
+    sel = [e for e in events if e.type == "speaker_selected"][0]
+    assert (sel.agent, sel.reason) == ("Critic", "left to agentteam by the person; named in "
+                                                 "the last message")
+    assert not [c for c in model.calls if c[2] == "(selector)"]
+
+
+def test_manual_selection_without_a_selector_model_takes_the_next_in_order():
+    model = ScriptedModel().enqueue("Coder", "hello TERMINATE")
+    model.profiles = {"other": None}     # the run has no `default` profile to select with
+    end, events = run(GroupChat(team(selection="manual"), model, FakeExecutor(), Person("q")))
+    assert end.reason == "keyword"
+    sel = [e for e in events if e.type == "speaker_selected"][0]
+    assert (sel.agent, sel.reason) == ("Coder", "left to agentteam by the person; next in order")
 
 
 def test_model_error_ends_with_error_and_closes_executor():

@@ -122,6 +122,16 @@ def test_duplicate_agent_names():
     assert "agent name `Coder` is used twice" in out[0]
 
 
+def test_duplicate_agent_name_is_placed_at_its_own_entry():
+    # entries that are not mappings, or have no name, come first: the index and line of
+    # the duplicate are still those of the file's list
+    text = ("name: x\ntask: hi\nagents:\n  - just text\n  - system_message: nameless\n"
+            "  - name: A\n  - name: A\n")
+    dup = [p for p in problems(text) if "used twice" in p]
+    assert dup == ["t.yaml:7:5: agents[3].name: agent name `A` is used twice (also agents[2]); "
+                   "names must be unique"]
+
+
 def test_user_proxy_only_keys_on_assistant():
     out = problems(GOOD.replace("  - name: Coder", "  - name: Coder\n    human_input: always"))
     assert "applies only to agents with `kind: user_proxy`" in out[0]
@@ -132,6 +142,15 @@ def test_yaml_tags_are_refused():
     assert any(p.startswith("t.yaml:2:7: task: YAML tag") and "not allowed" in p for p in out)
     out = problems("name: x\ntask: !!python/name:os.system ''\nagents: []\n")
     assert any(p.startswith("t.yaml:2:7: task: YAML tag") for p in out)
+
+
+@pytest.mark.parametrize("value", ["!!python/object/apply:os.system [echo hi]", "!secret hi",
+                                   "!!set {a, b}", "!list [1, 2]",
+                                   "!!int nope"])
+def test_a_refused_tag_is_the_only_error_for_its_key(value):
+    # the tag is the problem; the value it leaves behind is not a second one (a type error)
+    out = problems(f"name: x\ntask: {value}\nagents:\n  - name: A\n")
+    assert len(out) == 1 and out[0].startswith("t.yaml:2:7: task: "), out
 
 
 def test_anchor_bomb_is_stopped():

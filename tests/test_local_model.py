@@ -54,10 +54,13 @@ def test_two_agents_on_the_local_model(tmp_path):
 def test_models_reports_the_local_model_healthy(tmp_path):
     team = tmp_path / "local.yaml"
     team.write_text(TEAM)
-    r = run_process("models", team, "--json", cwd=tmp_path, timeout=600)
+    # Health is the time to the first token (not a whole reply, which took ~19 s on a busy
+    # 2-core machine); the generous timeout keeps a loaded CI machine from failing it.
+    r = run_process("models", team, "--json", "--timeout", "300", cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout)[0]
     assert row["healthy"] and row["completion"] and row["endpoint"].startswith("http://127.0.0.1:")
+    assert row["first_token_s"] > 0
     assert servers_left() == []
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
+
+import pytest
 
 TEAM = """\
 name: m
@@ -27,7 +30,8 @@ def test_models_reports_each_failure_in_words(cli, server, team_file, monkeypatc
     r = cli("models", team_file(TEAM), "--json", "--timeout", "3")
     assert r.exit_code == 1
     rows = {x["profile"]: x for x in json.loads(r.stdout)}
-    assert rows["good"]["healthy"] and rows["good"]["completion"] and rows["good"]["latency_s"] > 0
+    assert rows["good"]["healthy"] and rows["good"]["completion"]
+    assert rows["good"]["first_token_s"] > 0
     assert rows["badkey"]["key_ok"] is False
     assert rows["badkey"]["problem"].startswith("401 from http://127.0.0.1:")
     assert "the key in $WRONG_KEY was refused" in rows["badkey"]["problem"]
@@ -46,6 +50,31 @@ def test_models_exit_0_when_all_healthy_and_no_call_spends_nothing(cli, server, 
     r = cli("models", team_file(one))
     assert r.exit_code == 0 and len(server.completions()) == 1
     assert server.completions()[0].body["max_tokens"] >= 256   # reasoning models need room
+
+
+ONE = "name: m\ntask: t\nmodels:\n  default: {{model: openai/fake-model, api_base: \"{url}\"}}\n" \
+      "agents: [{{name: A}}]\n"
+
+
+@pytest.mark.parametrize("transport", ["auto", "litellm"])
+def test_models_is_healthy_at_the_first_token_of_a_slow_reply(cli, server, team_file,
+                                                              monkeypatch, transport):
+    # The whole reply takes 40 s (400 words, 0.1 s apart), far past the 10 s check; its
+    # first token comes at once. Health is the time to that first token, then the stream
+    # is closed: the server sees the client hang up (on both transports).
+    monkeypatch.setenv("AGENTTEAM_TRANSPORT", transport)
+    server.responder = lambda body, agent: "word " * 400
+    server.chunk_delay = 0.1
+    r = cli("models", team_file(ONE), "--json", "--timeout", "10")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    row = json.loads(r.stdout)[0]
+    assert row["healthy"] and row["completion"] and row["first_token_s"] > 0
+    deadline = time.monotonic() + 20
+    while server.abandoned == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.abandoned == 1                   # the response was released, not read on
+    table = cli("models", team_file(ONE), "--timeout", "10")
+    assert table.exit_code == 0 and "first token" in table.stdout
 
 
 def test_models_slow_endpoint_times_out(cli, server, team_file):

@@ -205,3 +205,123 @@ def test_quiet_shows_only_the_end(cli, server, team_file):
     assert r.exit_code == 0
     assert "hello there" not in r.stdout
     assert "ended by the termination keyword" in r.stdout
+
+
+DOCKER_TEAM_TEXT = """\
+name: t
+task: go
+models: {{default: {{model: openai/fake-model, api_base: "{url}", api_key: NULL}}}}
+speaker_selection: {selection}
+max_round: 6
+code_execution: {{executor: docker}}
+agents:
+  - {{name: User_proxy, kind: user_proxy}}
+  - {{name: Coder, system_message: Coder.}}
+  - {{name: Critic, system_message: Critic.}}
+"""
+
+
+def test_executor_none_says_the_code_was_not_run(cli, server, team_file, tmp_path):
+    # the team asks for docker; --executor none on the command line replaces it
+    script(server, {"Coder": ["```python\nprint(1)\n```", "done TERMINATE"],
+                    "Critic": ["looks fine"]})
+    path = tmp_path / "t.jsonl"
+    r = cli("run", team_file(DOCKER_TEAM_TEXT, selection="round_robin"), "--executor", "none",
+            "--transcript", path)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    reply = [e for e in lines if e["type"] == "message" and e["agent"] == "User_proxy"][-1]
+    assert reply["content"].startswith("Code was not run: code execution is off for this run "
+                                       "(executor: none)")
+    assert "exitcode" not in reply["content"] and "succeeded" not in reply["content"]
+    assert not [e for e in lines if e["type"] == "code_result"]   # nothing ran
+    assert "Code was not run" in r.stdout                          # the terminal shows it
+    # and the agents read it
+    last = server.completions()[-1].body["messages"]
+    assert any("Code was not run" in str(m["content"]) for m in last)
+
+
+def test_executor_none_flag_does_not_pick_the_proxy_to_run_code(cli, server, team_file):
+    script(server, {SELECTOR: ["Coder", "Critic"], "Coder": ["```python\nprint(1)\n```"],
+                    "Critic": ["fine TERMINATE"]})
+    r = cli("run", team_file(DOCKER_TEAM_TEXT, selection="auto"), "--executor", "none", "--json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    sel = [(e["agent"], e["reason"]) for e in r.events() if e["type"] == "speaker_selected"]
+    assert sel[1] == ("Critic", "chosen by the selector model")   # not "has code to run"
+
+
+STORY_TEAM_TEXT = """\
+name: t
+task: go
+models: {{default: {{model: openai/fake-model, api_base: "{url}", api_key: NULL}}}}
+speaker_selection: auto
+max_round: {max_round}
+code_execution: {{executor: none}}
+agents:
+  - {{name: User_proxy, kind: user_proxy}}
+  - {{name: Story_writer, system_message: Writes stories.}}
+  - {{name: Critic, system_message: Critic.}}
+"""
+
+
+def test_selector_names_with_markdown_escapes_or_spaces_are_recognised(cli, server, team_file):
+    script(server, {SELECTOR: ["Story\\_writer", "critic", "Next: Story writer."],
+                    "Story_writer": ["a draft", "done TERMINATE"], "Critic": ["more"]})
+    r = cli("run", team_file(STORY_TEAM_TEXT), "--json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    sel = [(e["agent"], e["reason"]) for e in r.events() if e["type"] == "speaker_selected"]
+    assert sel == [("Story_writer", "chosen by the selector model"),
+                   ("Critic", "chosen by the selector model"),
+                   ("Story_writer", "chosen by the selector model")]
+    assert speakers(server).count("selector") == 3          # no retry was needed
+
+
+def test_selector_answer_naming_several_is_asked_again(cli, server, team_file):
+    script(server, {SELECTOR: ["Story_writer or Critic", "Critic"], "Critic": ["ok TERMINATE"]})
+    r = cli("run", team_file(STORY_TEAM_TEXT), "--json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    sel = [(e["agent"], e["reason"]) for e in r.events() if e["type"] == "speaker_selected"]
+    assert sel[0] == ("Critic", "chosen by the selector model on retry")
+    retry_prompt = server.completions()[1].body["messages"][-1]["content"]
+    assert "named several candidates (Story_writer, Critic)" in retry_prompt
+    assert "Reply with only one of: Story_writer, Critic" in retry_prompt
+
+
+def test_selector_naming_several_twice_falls_back_to_next_in_order(cli, server, team_file):
+    script(server, {SELECTOR: ["Critic, then Story_writer", "Story writer and critic"],
+                    "Story_writer": ["a draft"]})
+    r = cli("run", team_file(STORY_TEAM_TEXT, max_round=1), "--json")
+    assert r.exit_code == 3, r.stdout + r.stderr
+    sel = [(e["agent"], e["reason"]) for e in r.events() if e["type"] == "speaker_selected"]
+    assert sel == [("Story_writer", "selector named several candidates (Story_writer, Critic), "
+                                    "not one; next in order")]
+    assert speakers(server) == ["selector", "selector", "Story_writer"]
+
+
+def test_resume_refuses_a_transcript_whose_agents_the_team_lacks(cli, server, team_file,
+                                                                  tmp_path):
+    script(server, {"Coder": ["one"], "Critic": ["two"]})
+    path = tmp_path / "t.jsonl"
+    assert cli("run", team_file(), "--json", "--max-round", "2", "--transcript",
+               path).exit_code == 3
+    other = team_file(name="other.yaml").read_text().replace("Coder", "Writer") \
+        .replace("Critic", "Reviewer")
+    (tmp_path / "other.yaml").write_text(other)
+    calls = len(server.completions())
+    r = cli("run", tmp_path / "other.yaml", "--resume", path, "--max-round", "10")
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert "agent(s) Coder, Critic spoke in this transcript" in r.stderr
+    assert "has no such agent" in r.stderr and "Traceback" not in r.stderr + r.stdout
+    assert len(server.completions()) == calls                   # no model was called
+
+
+def test_resume_warns_when_the_last_message_already_ended_the_chat(cli, server, team_file,
+                                                                   tmp_path):
+    script(server, {"Coder": ["done TERMINATE", "more"], "Critic": ["ok"]})
+    path = tmp_path / "t.jsonl"
+    assert cli("run", team_file(), "--json", "--transcript", path).exit_code == 0
+    r = cli("run", "--resume", path, "--json", "--max-round", "3")
+    warnings = [e for e in r.events() if e["type"] == "notice" and e["level"] == "warning"]
+    assert any("last message (round 1, Coder) already ends the chat" in w["text"]
+               for w in warnings), r.stdout
+    assert r.exit_code == 3          # it went on (to max_round), as the warning says

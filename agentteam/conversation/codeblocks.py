@@ -92,3 +92,10 @@ def format_results(results: list[CodeResult], skipped: int = 0,
     if unsupported:
         parts.append(f"(not run, unsupported language: {', '.join(unsupported)})")
     return "\n".join(parts)
+
+
+def not_run(blocks: int, source: str, source_round: int, executor: str) -> str:
+    """The user proxy's reply when code execution is off: no result, and why."""
+    return (f"Code was not run: code execution is off for this run (executor: {executor}). "
+            f"The {blocks} code block(s) in {source}'s message (round {source_round}) were "
+            "not executed, so there is no output.")

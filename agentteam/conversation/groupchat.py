@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 from typing import Callable, Generator, Iterator, Protocol
 
-from ..errors import AgentTeamError, ContextOverflow, ModelError
+from ..errors import AgentTeamError, ContextOverflow
 from ..executors.base import CodeExecutor
-from ..models.base import SELECTOR, ChatModel, Completion, Cut, Delta, RetryNote
+from ..models.base import ChatModel, Completion, Cut, Delta, RetryNote
 from ..team import AgentSpec, TeamSpec, executes_code, human_input
 from . import codeblocks
+from .choosing import ChoosingSpeakers
 from .events import (
     EXIT_CODES,
     CodeRan,
@@ -28,12 +29,11 @@ from .events import (
     Retry,
     RunEnded,
     RunStarted,
-    SpeakerSelected,
 )
 from .messages import Message, Usage, content_to_json
-from .prompts import agent_messages, selector_messages
+from .prompts import agent_messages
 from .redaction import StreamRedactor
-from .selection import Selector, parse_name
+from .selection import Selector
 from .termination import terminates
 from .transcript import Recorded, TranscriptWriter
 
@@ -51,7 +51,7 @@ class _Stop(Exception):
         self.reason, self.error = reason, error
 
 
-class GroupChat:
+class GroupChat(ChoosingSpeakers):
     """One run of a team. Build it, iterate ``run()``; the loop owns the executor's life."""
 
     def __init__(self, team: TeamSpec, model: ChatModel, executor: CodeExecutor | None = None,
@@ -184,58 +184,6 @@ class GroupChat:
                     or (b.cost and (total.cost or 0) >= b.cost)
                     or (b.seconds and self.clock() - self._started >= b.seconds))
 
-    # -- speaker selection ----------------------------------------------------------
-    def _select(self, last: str | None, skipped: set[str]) -> Generator[Event, None, str | None]:
-        if self._force_next:
-            name, self._force_next = self._force_next, None
-            yield from self._emit(SpeakerSelected(self.rounds + 1, name, "interrupt",
-                                                  "the reply was stopped"))
-            return name
-        allowed = self.selector.allowed(last, skipped)
-        if all(a in skipped for a in allowed):
-            return None
-        choice = self.selector.choose(self.history, last, skipped)
-        round_no = self.rounds + 1
-        if choice.method == "manual" and not choice.agent:
-            name = self._ask_speaker(allowed)
-            choice.agent, choice.reason = name, "chosen by the person"
-        elif choice.needs_model:
-            choice.agent, choice.reason = yield from self._auto(choice.prompt, allowed, last)
-        yield from self._emit(SpeakerSelected(round_no, choice.agent, choice.method,
-                                              choice.reason))
-        return choice.agent
-
-    def _auto(self, prompt, allowed: list[str], last: str | None) -> Generator[Event, None, tuple]:
-        profile = self.team.speaker_selection.model or "default"
-        for attempt in (0, 1):
-            try:
-                done = yield from self._call(profile, prompt, SELECTOR, None)
-            except ModelError as e:
-                fallback = self.selector.fallback(last, allowed)
-                return fallback, f"selector model failed ({e}); next in order"
-            name = parse_name(done.text, allowed)
-            if name:
-                return name, "chosen by the selector model" + (" on retry" if attempt else "")
-            prompt = selector_messages(self.team, self.history, allowed,
-                                       retry="named no candidate")
-        fallback = self.selector.fallback(last, allowed)
-        return fallback, f"selector answered no valid name ({done.text.strip()[:60]!r}); " \
-                         "next in order"
-
-    def _ask_speaker(self, allowed: list[str]) -> str:
-        menu = "  ".join(f"{i}) {n}" for i, n in enumerate(allowed, 1))
-        prompt = f"Next speaker? {menu}"
-        for _ in range(5):
-            answer = self._ask(prompt)
-            a = answer.strip()
-            if a.isdigit() and 1 <= int(a) <= len(allowed):
-                return allowed[int(a) - 1]
-            match = [n for n in allowed if n.lower() == a.lower()]
-            if match:
-                return match[0]
-            prompt = f"`{a}` is not a candidate; type a number 1-{len(allowed)} or a name: {menu}"
-        raise _Stop("error", "no valid speaker chosen after 5 answers")
-
     def _ask(self, prompt: str) -> str:
         if self.human is None:
             raise _Stop("error", "the team needs a person to answer, but this run has no "
@@ -287,12 +235,19 @@ class GroupChat:
         return None
 
     def _execute(self, agent, source: Message, blocks, round_no: int):
-        self.executor.wait_ready()
+        executor = self.executor
+        assert executor is not None   # a proxy only has code to run when there is one
+        if not executor.runs_code:
+            # No code_result events: nothing ran. The agents are told so, not shown a result.
+            return Message(agent.name, codeblocks.not_run(len(blocks), source.agent,
+                                                          source.round, executor.name),
+                           round_no, kind="code_result")
+        executor.wait_ready()
         results, unsupported, skipped = [], [], 0
         runnable = [b for b in blocks if b.supported]
         unsupported = sorted({b.language for b in blocks if not b.supported})
         for i, block in enumerate(runnable):
-            result = self.executor.run(block)
+            result = executor.run(block)
             results.append(result)
             yield from self._emit(CodeRan(round_no, agent.name, result.language,
                                           result.exit_code, result.output,

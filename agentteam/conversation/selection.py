@@ -3,11 +3,14 @@
 ``auto`` only calls the selector model when more than one candidate remains
 and the last message does not address exactly one of them by name; its prompt
 is compact (roles, descriptions, the last few messages, truncated), and the
-answer is parsed leniently, retried once, then a deterministic fallback is used.
+answer is parsed leniently (markdown escapes, any case, spaces for underscores); an
+answer that names no candidate or several is asked again once, then a deterministic
+fallback is used.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from dataclasses import dataclass
@@ -60,21 +63,57 @@ def addressed(text: str, allowed: list[str]) -> list[str]:
     return found
 
 
-def parse_name(answer: str, allowed: list[str]) -> str | None:
-    """A valid agent name out of whatever the selector model said."""
-    clean = answer.strip().strip("`*\"'.:[]() \n")
-    for name in allowed:
-        if clean == name or clean.lower() == name.lower():
-            return name
-    hits = [(m.start(), name) for name in allowed
-            for m in re.finditer(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])",
-                                 answer, re.IGNORECASE)]
-    if not hits:
-        return None
-    names = {n for _, n in hits}
-    if len(names) == 1:
-        return names.pop()
-    return min(hits)[1]   # several named: the first mention wins
+# Markdown escapes a model may put in a name (`Story\_writer`).
+_ESCAPE = re.compile(r"\\([_*`\-])")
+
+
+@functools.lru_cache(maxsize=256)
+def _name_pattern(name: str) -> re.Pattern:
+    """A candidate's name as a whole word, any case, ``_``/``-``/space interchangeable
+    (a model writes ``Story_writer`` as ``Story writer`` or ``story-writer``)."""
+    parts = [re.escape(p) for p in re.split(r"[_\- ]+", name) if p]
+    return re.compile(r"(?<![A-Za-z0-9_])" + r"[_\- ]+".join(parts) + r"(?![A-Za-z0-9_])",
+                      re.IGNORECASE)
+
+
+def named_candidates(answer: str, allowed: list[str]) -> list[str]:
+    """The candidates the selector model's answer names, in order of first mention.
+
+    A mention inside a longer one counts only as the longer (``Critic`` in
+    ``Critic_2``). One name is an answer, however chatty; none or several are not.
+    """
+    text = _ESCAPE.sub(r"\1", answer)
+    spans = [(m.start(), m.end(), name) for name in allowed
+             for m in _name_pattern(name).finditer(text)]
+    kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and o[1] - o[0] >
+                                        s[1] - s[0] for o in spans)]
+    out: list[str] = []
+    for _, _, name in sorted(kept):
+        if name not in out:
+            out.append(name)
+    return out
+
+
+MANUAL_TRIES = 3
+
+
+def manual_prompt(allowed: list[str], bad: str | None = None) -> str:
+    """What a person is asked under ``manual`` selection (again, after answer ``bad``)."""
+    menu = "  ".join(f"{i}) {n}" for i, n in enumerate(allowed, 1))
+    head = "Next speaker?" if bad is None else \
+        f"`{bad}` is not a candidate; type a number 1-{len(allowed)} or a name:"
+    return f"{head} {menu}  (Enter or q: let agentteam pick)"
+
+
+def manual_answer(answer: str, allowed: list[str]) -> str | None:
+    """The candidate a person's answer picks; "" for "pick automatically" (Enter or
+    ``q``); None for an answer that is neither."""
+    a = answer.strip()
+    if a.lower() in ("", "q"):
+        return ""
+    if a.isdigit() and 1 <= int(a) <= len(allowed):
+        return allowed[int(a) - 1]
+    return next((n for n in allowed if n.lower() == a.lower()), None)
 
 
 class Selector:
@@ -86,17 +125,20 @@ class Selector:
         self.rng = random.Random(team.speaker_selection.seed)
 
     def choose(self, history: list[Message], last: str | None,
-               exclude: set[str] = frozenset()) -> Choice:
+               exclude: set[str] = frozenset(), method: str | None = None) -> Choice:
+        """The next speaker by the team's method (or ``method``, e.g. ``auto`` when the
+        person leaves a manual choice to agentteam)."""
+        method = method or self.method
         allowed = candidates(self.team, last, exclude)
         if not allowed:
             allowed = candidates(self.team, last)
         if len(allowed) == 1:
-            return Choice(allowed[0], self.method, "only candidate allowed")
-        if self.method == "round_robin":
+            return Choice(allowed[0], method, "only candidate allowed")
+        if method == "round_robin":
             return Choice(next_in_order(self.team, last, allowed), "round_robin", "next in order")
-        if self.method == "random":
+        if method == "random":
             return Choice(self.rng.choice(allowed), "random", "random pick")
-        if self.method == "manual":
+        if method == "manual":
             return Choice("", "manual", "asked the person", prompt=None)
         # auto
         runner = self._code_runner(history, allowed)

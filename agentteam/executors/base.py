@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from ..conversation.messages import CodeBlock, CodeResult
+from ..errors import ExecutionError
 from ..team import CodeExecution
 
 
@@ -13,6 +14,7 @@ class CodeExecutor:
     """Runs code blocks. ``start`` may run in a background thread; ``close`` always runs."""
 
     name = "base"
+    runs_code = True   # False: code is never run, and the proxy says so instead of a result
 
     def __init__(self, spec: CodeExecution, work_dir: Path):
         self.spec = spec
@@ -62,15 +64,16 @@ class CodeExecutor:
 
 
 class NoExecutor(CodeExecutor):
-    """``executor: none``: code is never run; the proxy says so."""
+    """``executor: none``: code is never run; the proxy says so (no result is made up)."""
 
     name = "none"
+    runs_code = False
 
     def start(self) -> None:
         pass
 
     def run(self, block: CodeBlock) -> CodeResult:
-        return CodeResult(block.language, 0, "(code execution is off: executor none)", 0.0)
+        raise ExecutionError("code execution is off for this run (executor: none)")
 
 
 class OutputCap:

@@ -1,9 +1,11 @@
 """`agentteam models`: is each profile's endpoint reachable, its key accepted, its model there?
 
 Every profile is checked in parallel with a short timeout: the model list
-(where the server has one), then a tiny completion with a token budget large
-enough for reasoning models, timed. Failures are said in words a person can
-act on, naming the key's variable and never its value.
+(where the server has one), then a streamed completion that is read only up to
+its first token: the time to it is the latency reported (``first_token_s``). A
+slow model (a CPU-bound local one, a reasoning one) is healthy as soon as it
+starts to answer, not when a whole reply would have ended. Failures are said in
+words a person can act on, naming the key's variable and never its value.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class Health:
     key_ok: bool | None = None
     listed: bool | None = None
     completion: bool | None = None
-    latency_s: float | None = None
+    first_token_s: float | None = None   # seconds from the request to the first token
     problem: str = ""
 
     @property
@@ -86,14 +88,23 @@ def check_profile(p: Profile, timeout: float = 15.0, call: bool = True) -> Healt
 
 
 def _complete(p: Profile, h: Health, timeout: float) -> None:
-    """A tiny completion through the model layer (wire or LiteLLM), once, no fallbacks."""
-    from .provider import ProviderModel
+    """A streamed completion through the model layer (wire or LiteLLM), once, no fallbacks,
+    read up to its first token and then closed (which drops the connection)."""
+    from . import wire
+    from .base import Delta
+    from .provider import ProviderModel, litellm
+    if not wire.supports(p):
+        litellm()   # importing LiteLLM takes seconds; that is not the endpoint's latency
+    # The token budget only matters to a reasoning model, whose first visible token comes
+    # after its reasoning: it must have room to get there.
     once = replace(p, params={**p.params, "max_tokens": 512}, num_retries=0, fallbacks=[],
                    timeout=timeout, first_token_timeout=None)
+    stream = ProviderModel({p.name: once}).stream(p.name, PROMPT, "(health check)")
     start = time.monotonic()
     try:
-        for _ in ProviderModel({p.name: once}).stream(p.name, PROMPT, "(health check)"):
-            pass
+        for item in stream:
+            if isinstance(item, Delta):
+                break
     except ModelError as e:
         h.completion = False
         if isinstance(e, AuthError):
@@ -104,7 +115,9 @@ def _complete(p: Profile, h: Health, timeout: float) -> None:
             h.reachable = False
         h.problem = redact(str(e))
         return
-    h.latency_s = round(time.monotonic() - start, 3)
+    finally:
+        stream.close()
+    h.first_token_s = round(time.monotonic() - start, 3)
     h.completion = True
     h.reachable = True if h.reachable is None else h.reachable
     h.key_ok = True if h.key_ok is None else h.key_ok

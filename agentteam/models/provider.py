@@ -265,12 +265,18 @@ class ProviderModel:
         start = time.monotonic()
         parts: list[str] = []
         end: dict = {}
-        for item in self._wire.stream(p, adapt(messages, p), agent):
-            if isinstance(item, str):
-                parts.append(item)
-                yield Delta(item)
-            else:
-                end = item
+        pieces = self._wire.stream(p, adapt(messages, p), agent)
+        try:
+            for item in pieces:
+                if isinstance(item, str):
+                    parts.append(item)
+                    yield Delta(item)
+                else:
+                    end = item
+        finally:
+            # A caller that stops reading (closes this generator) ends the HTTP response
+            # now, not whenever the garbage collector gets to it.
+            pieces.close()
         usage = end.get("usage") or {}
         seconds = time.monotonic() - start
         if not usage.get("completion_tokens"):
@@ -316,6 +322,9 @@ class ProviderModel:
                 if time.monotonic() - start > p.timeout:
                     raise pe.too_slow(p)
             finished = _finished(stream, p)
+        except GeneratorExit:   # the caller stopped reading: drop the HTTP response now
+            _close(stream)
+            raise
         except ModelError as e:
             e.partial = "".join(parts)
             raise

@@ -15,7 +15,7 @@ import json
 import os
 import threading
 import time
-from typing import Iterator
+from typing import Generator
 
 from ..errors import ModelError
 from . import provider_errors as pe
@@ -90,7 +90,7 @@ class WireClient:
         body.update({k: p.params[k] for k in _BODY_PARAMS if p.params.get(k) is not None})
         return url, headers, body
 
-    def stream(self, p: Profile, messages: list[dict], agent: str = "") -> Iterator[str | dict]:
+    def stream(self, p: Profile, messages: list[dict], agent: str = "") -> Generator[str | dict, None, None]:
         """Yield text pieces, then one dict: {"finish_reason", "usage"}.
 
         Raises a ModelError; ``partial`` holds the text already yielded.

@@ -10,7 +10,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import AbstractSet, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -48,7 +48,7 @@ def load_team(path: str | Path, env: dict[str, str] | None = None) -> TeamSpec:
 
 def parse_team(text: str, file: str = "<team>", env: dict[str, str] | None = None) -> TeamSpec:
     """Validate team-file text; ``file`` is used in messages and to place the work dir."""
-    data, positions, problems = yamlsafe.load(text, file)
+    data, positions, problems, refused = yamlsafe.load(text, file)
     if not isinstance(data, dict):
         problem = Problem(file, 1, 1, "", "a team file is a mapping of keys "
                                           "(name:, task:, agents:, ...)")
@@ -57,8 +57,10 @@ def parse_team(text: str, file: str = "<team>", env: dict[str, str] | None = Non
     try:
         team = TeamSpec.model_validate(data)
     except ValidationError as e:
-        problems += [_from_pydantic(err, data, positions, file) for err in e.errors()]
-    problems += _cross_check(data, positions, file, env if env is not None else os.environ)
+        problems += [_from_pydantic(err, _loc(err), positions, file) for err in e.errors()
+                     if not _under(_loc(err), refused)]
+    problems += _cross_check(data, positions, file, env if env is not None else os.environ,
+                             refused)
     if problems:
         problems.sort(key=lambda p: (p.line or 0, p.column or 0))
         raise ConfigError("\n".join(map(str, problems)), problems)
@@ -84,8 +86,17 @@ def _model_for(loc: tuple) -> type[BaseModel] | None:
     return None
 
 
-def _from_pydantic(err: dict, data: dict, positions: dict, file: str) -> Problem:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+def _loc(err: Any) -> tuple:
+    """A pydantic error's location as a key path (validator names left out)."""
+    return tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+
+
+def _under(loc: tuple, refused: AbstractSet[tuple]) -> bool:
+    """Is ``loc`` a value the YAML reader already refused (e.g. for its tag), or inside one?"""
+    return any(loc[:n] in refused for n in range(1, len(loc) + 1))
+
+
+def _from_pydantic(err: dict, loc: tuple, positions: dict, file: str) -> Problem:
     line, col = yamlsafe.position(positions, loc)
     path = yamlsafe.format_path(loc)
     kind = err["type"]
@@ -122,19 +133,25 @@ def _did_you_mean(word: str, options: list[str]) -> str:
     return f"; did you mean `{close[0]}`?" if close else ""
 
 
-def _cross_check(data: dict, positions: dict, file: str, env) -> list[Problem]:
+def _cross_check(data: dict, positions: dict, file: str, env,
+                 refused: AbstractSet[tuple] = frozenset()) -> list[Problem]:
     """Checks across keys: names that must exist, unique agents, ${VAR} and literal keys."""
     out: list[Problem] = []
 
     def add(loc: tuple, msg: str) -> None:
+        if _under(loc, refused):
+            return
         line, col = yamlsafe.position(positions, loc)
         out.append(Problem(file, line, col, yamlsafe.format_path(loc), msg))
 
     models = data.get("models") if isinstance(data.get("models"), dict) else {}
-    agents = [a for a in data.get("agents") or [] if isinstance(a, dict)] \
-        if isinstance(data.get("agents"), list) else []
+    entries: list = data["agents"] if isinstance(data.get("agents"), list) else []
+    # (index in the file's list, name): indices stay those of the file, even when
+    # entries that are not mappings or have no name come first.
+    named = [(i, a["name"]) for i, a in enumerate(entries)
+             if isinstance(a, dict) and isinstance(a.get("name"), str)]
     profile_names = list(models)
-    agent_names = [a.get("name") for a in agents if isinstance(a.get("name"), str)]
+    agent_names = [name for _, name in named]
 
     def check_profile_ref(loc: tuple, name: Any) -> None:
         if not isinstance(name, str):
@@ -146,7 +163,7 @@ def _cross_check(data: dict, positions: dict, file: str, env) -> list[Problem]:
                 + ("" if profile_names else "; define it under `models:`")
                 + (f" (profiles: {', '.join(profile_names)})" if profile_names else ""))
 
-    for i, a in enumerate(data.get("agents") or [] if isinstance(data.get("agents"), list) else []):
+    for i, a in enumerate(entries):
         if isinstance(a, dict):
             check_profile_ref(("agents", i, "model"), a.get("model", "default"))
             if a.get("kind", "assistant") != "user_proxy":
@@ -155,7 +172,7 @@ def _cross_check(data: dict, positions: dict, file: str, env) -> list[Problem]:
                         add(("agents", i, key), f"`{key}` applies only to agents with "
                             "`kind: user_proxy`")
     seen: dict[str, int] = {}
-    for i, name in enumerate(agent_names):
+    for i, name in named:
         if name in seen:
             add(("agents", i, "name"), f"agent name `{name}` is used twice (also agents"
                 f"[{seen[name]}]); names must be unique")

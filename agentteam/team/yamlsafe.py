@@ -54,9 +54,11 @@ def _one(file: str, line: int | None, col: int | None, message: str, path: str =
     return ConfigError(str(problem), [problem])
 
 
-def load(text: str, file: str) -> tuple[object, Positions, list[Problem]]:
-    """Parse YAML text into plain values, a map from key path to (line, column), and the
-    problems that do not stop reading (duplicate keys, tags); fatal ones raise ConfigError."""
+def load(text: str, file: str) -> tuple[object, Positions, list[Problem], set[Path]]:
+    """Parse YAML text into plain values, a map from key path to (line, column), the
+    problems that do not stop reading (duplicate keys, tags), and the paths of the values
+    refused for those problems (their type is not worth a second error); fatal problems
+    raise ConfigError."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
@@ -74,7 +76,7 @@ def load(text: str, file: str) -> tuple[object, Positions, list[Problem]]:
                    "`task` and `agents`")
     builder = _Builder(file)
     value = builder.build(node, (), 0)
-    return value, builder.positions, builder.problems
+    return value, builder.positions, builder.problems, builder.refused
 
 
 class _Builder:
@@ -82,12 +84,18 @@ class _Builder:
         self.file = file
         self.positions: Positions = {}
         self.problems: list[Problem] = []
+        self.refused: set[Path] = set()   # values replaced or kept despite a problem
         self.count = 0
         self.constructor = yaml.SafeLoader("")  # only its scalar constructors are used
 
     def _problem(self, node: yaml.Node, path: Path, message: str) -> None:
         self.problems.append(Problem(self.file, node.start_mark.line + 1,
                                      node.start_mark.column + 1, format_path(path), message))
+
+    def _refuse(self, node: yaml.Node, path: Path, message: str) -> None:
+        """A problem with the value at ``path`` itself: the one error reported for it."""
+        self._problem(node, path, message)
+        self.refused.add(path)
 
     def build(self, node: yaml.Node, path: Path, depth: int) -> object:
         self.count += 1
@@ -103,22 +111,22 @@ class _Builder:
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _STD + "seq":
-                self._problem(node, path, f"YAML tag {node.tag} is not allowed here")
+                self._refuse(node, path, f"YAML tag {node.tag} is not allowed here")
             return [self.build(n, path + (i,), depth + 1) for i, n in enumerate(node.value)]
         if node.tag not in _SCALAR_TAGS:
-            self._problem(node, path, f"YAML tag {node.tag} is not allowed; write a plain value")
+            self._refuse(node, path, f"YAML tag {node.tag} is not allowed; write a plain value")
             return None
         if node.tag == _STD + "timestamp":   # `api_version: 2024-06-01` stays a string
             return node.value
         try:
             return self.constructor.construct_object(node)
         except (yaml.YAMLError, ValueError) as e:
-            self._problem(node, path, f"bad value {node.value!r}: {e}")
+            self._refuse(node, path, f"bad value {node.value!r}: {e}")
             return None
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict:
         if node.tag != _STD + "map":
-            self._problem(node, path, f"YAML tag {node.tag} is not allowed here")
+            self._refuse(node, path, f"YAML tag {node.tag} is not allowed here")
         out: dict = {}
         for key_node, value_node in node.value:
             if key_node.tag == _STD + "merge":

@@ -79,6 +79,7 @@ class FakeOpenAIServer:
         self.bind_port = port
         self.requests: list[Recorded] = []
         self.stats = {"completions": 0, "prompt_chars": 0}   # GET /_stats, POST /_reset
+        self.abandoned = 0   # streams whose client hung up before the end
         self.faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -316,7 +317,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
-            pass
+            with self.fake._lock:
+                self.fake.abandoned += 1
 
     def _gemini(self, body: dict) -> None:
         """Google's Gemini API: contents/parts in, SSE of candidates out."""

@@ -65,6 +65,7 @@ class FakeExecutor(NoExecutor):
     """Records the blocks it is given; answers ``results`` in order (default: exit 0)."""
 
     name = "fake"
+    runs_code = True
 
     def __init__(self, results: list[CodeResult] | None = None):
         CodeExecutor.__init__(self, None, ".")

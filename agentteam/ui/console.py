@@ -108,6 +108,7 @@ class ConsoleView:
         self.quiet = quiet
         self.colors: dict[str, str] = {}
         self.stream: _CodeStream | None = None
+        self.results_shown: set[int] = set()   # rounds whose code results were shown
 
     def color(self, agent: str) -> str:
         if agent not in self.colors:
@@ -150,17 +151,22 @@ class ConsoleView:
                 self.console.print(Text("[reply broke off here; kept as incomplete]",
                                         style="yellow"))
             return
-        if ev.kind == "code_result" or (ev.agent in self.typed_by_person and ev.round > 0):
+        if ev.kind == "code_result" and ev.round in self.results_shown \
+                or (ev.agent in self.typed_by_person and ev.round > 0):
             return      # shown already (as code_result events, or typed at the prompt)
         text = display_text(ev.content)
         if not text:
             return
-        self._header(ev.agent, ev.round, " · task" if ev.round == 0 else "")
+        # a code_result without code_result events: no code ran (executor none, or
+        # only unsupported languages), and the proxy's words say why
+        note = " · task" if ev.round == 0 else (" · code" if ev.kind == "code_result" else "")
+        self._header(ev.agent, ev.round, note)
         stream = _CodeStream(self.console)
         stream.feed(text)
         stream.end()
 
     def _code_result(self, ev: CodeRan) -> None:
+        self.results_shown.add(ev.round)
         ok = ev.exit_code == 0
         self._header(ev.agent, ev.round, " · code result")
         status = Text.assemble(("exit ", "dim"), (str(ev.exit_code), "green" if ok else "red"),
