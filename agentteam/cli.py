@@ -97,6 +97,8 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only the end of the run."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Ignore the completion cache."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs on stderr."),
+    otel: bool = typer.Option(False, "--otel", help="Send OpenTelemetry traces (OTLP/HTTP; "
+                              "also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)."),
 ) -> None:
     """Run a team on its task, streaming every message live."""
     from .runner import RunRequest
@@ -106,7 +108,7 @@ def run(
     req = RunRequest(str(team_file) if team_file else None, task, model, max_round, executor,
                      human, str(transcript) if transcript else None,
                      str(resume) if resume else None, str(replay) if replay else None,
-                     no_cache, _interactive())
+                     no_cache, _interactive(), otel=otel)
     raise typer.Exit(_run(req, as_json, quiet))
 
 
