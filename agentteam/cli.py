@@ -350,7 +350,7 @@ def _show_terminal(report, output: Optional[Path]) -> None:
         _fail(ConfigError(f"{output}: cannot write ({e.strerror}); choose another -o FILE"))
     try:
         # notices and retries went to stderr live; a replay keeps them in the one stream
-        console = Console(file=out, highlight=False, **({"width": 100} if out else {}))
+        console = Console(file=out, highlight=False, width=100 if out else None)
         play(report, ConsoleView(console, console), console)
     finally:
         if out:

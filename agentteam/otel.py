@@ -109,9 +109,9 @@ class RunTracer:
         self.tracer = self.provider.get_tracer("agentteam")
         self.profiles = profiles or {}
         self.content = capture_content() if content is None else content
-        self.run_span = None
-        self.turn = None            # (span, round, agent)
-        self.call = None            # the open model call span
+        self.run_span: Any = None
+        self.turn: tuple[Any, int, str] | None = None
+        self.call: Any = None       # the open model call span
         self.tools: dict[str, Any] = {}
         self._usage = [0, 0]
 
@@ -316,7 +316,8 @@ def observed(events: Generator, observe) -> Generator:
     ``throw()`` and ``close()`` reach ``events`` as with ``yield from``: Ctrl-C that
     the caller throws in is handled by the run loop, not by this wrapper.
     """
-    send, arg = events.send, None
+    send: Any = events.send
+    arg: Any = None
     while True:
         try:
             ev = send(arg)

@@ -199,7 +199,37 @@ def test_show_terminal_to_a_file_and_of_a_killed_run(cli, killed_run, tmp_path):
     assert "\x1b[" not in text      # a file gets plain text
 
 
-def test_show_terminal_of_code_and_error_runs(cli, code_run, tmp_path):
+KINDS = ["text", "code", "error", "killed", "parts"]
+
+
+def shown_text(fmt: str, output: str) -> str:
+    """What a person reads: the page's text without tags, or the output as it is."""
+    if fmt == "html":
+        output = unescape(re.sub(r"<[^>]*>", "", output.split("<body>", 1)[1]))
+    return re.sub(r"\s+", " ", output)
+
+
+@pytest.mark.parametrize("fmt", ["terminal", "md", "html"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_of_run_in_every_format(kind, fmt, request, cli, tmp_path):
+    path = request.getfixturevalue(f"{kind}_run")
+    out = tmp_path / f"out.{fmt}"
+    r = cli("show", path, "--format", fmt, "-o", out)
+    assert r.exit_code == 0, r.stderr
+    text = shown_text(fmt, out.read_text())
+    for message in messages_of(path):
+        for line in message.splitlines():
+            if line.strip() and not line.startswith("```"):
+                assert re.sub(r"\s+", " ", line).strip() in text, (line, text[:3000])
+    ending = {"text": "ended by the termination keyword", "code": "ended by the termination",
+              "error": "stopped by an error", "parts": "ended by the termination keyword",
+              "killed": "interrupted, killed, or"}[kind]
+    assert ending in text
+    if kind == "error":
+        assert "401" in text
+
+
+def test_show_terminal_of_a_code_run(cli, code_run, tmp_path):
     r = cli("show", code_run)
     assert r.exit_code == 0, r.stderr
     assert "hello from the code block" in r.stdout
@@ -345,19 +375,19 @@ def test_runs_lists_newest_first_and_marks_damaged_and_unfinished(cli, server, t
     assert len(json.loads(cli("runs", "--json", "--limit", "2").stdout)) == 2
 
 
-def test_runs_reads_only_the_ends_of_large_transcripts(tmp_path):
-    """A 60 MB transcript is listed from its first and last lines."""
+def test_runs_reads_only_the_ends_of_large_transcripts(tmp_path, monkeypatch):
+    """A 20 MB transcript is listed from its first and last lines."""
     from agentteam.ui.runs import summarize
     path = tmp_path / "20260101T000000000000Z-big.jsonl"
     filler = json.dumps({"type": "message_delta", "round": 1, "agent": "A", "text": "x" * 1000})
     with open(path, "w") as f:
         f.write(json.dumps({"type": "run_started", "team": "big", "task": "t", "agents": []})
                 + "\n")
-        for _ in range(60_000):
+        for _ in range(20_000):
             f.write(filler + "\n")
         f.write(json.dumps({"type": "run_ended", "reason": "max_round", "rounds": 9,
                             "exit_code": 3, "usage": {"wall_s": 1.0}}) + "\n")
-    reads = []
+    reads: list[int] = []
     real_open = open
 
     class Counting:
@@ -384,11 +414,9 @@ def test_runs_reads_only_the_ends_of_large_transcripts(tmp_path):
             return data
 
     import agentteam.ui.runs as runs_mod
-    runs_mod.open = lambda p, mode: Counting(real_open(p, mode))
-    try:
-        info = summarize(path)
-    finally:
-        del runs_mod.open
+    monkeypatch.setattr(runs_mod, "open", lambda p, mode: Counting(real_open(p, mode)),
+                        raising=False)
+    info = summarize(path)
     assert (info.team, info.reason, info.rounds) == ("big", "max_round", 9)
     assert sum(reads) < 200_000
 
@@ -429,7 +457,7 @@ def console_errors(stderr: str) -> list[str]:
             if "CONSOLE" in line or "Refused to" in line or "Content Security Policy" in line]
 
 
-@pytest.mark.parametrize("kind", ["text", "code", "error", "killed", "parts"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_page_in_headless_chromium(kind, request, cli, tmp_path):
     chromium()
     path = request.getfixturevalue(f"{kind}_run")

@@ -120,8 +120,8 @@ def summarize(path: Path, when: float | None = None) -> RunInfo:
 
 
 def _fill_end(info: RunInfo, end: dict) -> None:
-    usage = end.get("usage") if isinstance(end.get("usage"), dict) else {}
-    total = usage.get("total") if isinstance(usage.get("total"), dict) else {}
+    usage = _dict(end.get("usage"))
+    total = _dict(usage.get("total"))
     info.reason = str(end.get("reason", ""))
     info.rounds = _num(end.get("rounds"), int)
     info.exit_code = _num(end.get("exit_code"), int)
@@ -130,6 +130,10 @@ def _fill_end(info: RunInfo, end: dict) -> None:
             (_num(total.get("completion_tokens"), int) or 0)
         info.cost = _num(total.get("cost"), float)
     info.duration_s = _num(usage.get("wall_s"), float)
+
+
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _num(value, kind):
