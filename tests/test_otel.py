@@ -7,9 +7,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
@@ -277,6 +279,33 @@ def test_otlp_http_export_from_the_real_process(server, team_file, tmp_path):
     assert attrs["gen_ai.usage.output_tokens"].int_value > 0
     assert spans_["execute_code python"].status.code == 2      # STATUS_CODE_ERROR
     assert all(CANARY.encode() not in raw for _, raw in receiver.bodies)
+
+
+def test_ctrl_c_with_tracing_on_ends_in_order_and_exports(server, team_file, tmp_path):
+    """SIGINT mid-reply reaches the run loop through the tracing wrapper: exit 130, the
+    transcript ends `interrupted`, and the spans (run and call marked ERROR) are sent."""
+    receiver = Receiver()
+    script(server, {"Coder": ["alpha beta gamma delta epsilon zeta eta theta iota kappa"]})
+    server.chunk_delay = 0.3
+    t = tmp_path / "int.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "agentteam.cli", "run", str(team_file()),
+                             "--json", "--transcript", str(t)], cwd=tmp_path,
+                            env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (t.exists() and t.read_text().count("message_delta") >= 3):
+            assert time.monotonic() < deadline and proc.poll() is None, "no streamed text"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        receiver.httpd.shutdown()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert json.loads(t.read_text().splitlines()[-1])["reason"] == "interrupted"
+    found = {s.name: s for _, s in receiver.spans()}
+    assert found["run test-team"].status.code == 2
+    assert found["chat fake-model"].status.code == 2
 
 
 # -- off by default -------------------------------------------------------------------------
