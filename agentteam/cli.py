@@ -98,6 +98,8 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only the end of the run."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Ignore the completion cache."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs on stderr."),
+    otel: bool = typer.Option(False, "--otel", help="Send OpenTelemetry traces (OTLP/HTTP; "
+                              "also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)."),
 ) -> None:
     """Run a team on its task, streaming every message live."""
     from .runner import RunRequest
@@ -107,7 +109,7 @@ def run(
     req = RunRequest(str(team_file) if team_file else None, task, model, max_round, executor,
                      human, str(transcript) if transcript else None,
                      str(resume) if resume else None, str(replay) if replay else None,
-                     no_cache, _interactive())
+                     no_cache, _interactive(), otel=otel)
     raise typer.Exit(_run(req, as_json, quiet))
 
 
@@ -277,6 +279,84 @@ def _health_table(results) -> None:
     for r in results:
         if r.problem:
             console.print(Text(safe(f"{r.profile}: {r.problem}"), style="red"))
+
+
+@app.command()
+def runs(
+    limit: int = typer.Option(20, "--limit", help="How many runs (0: all)."),
+    team: Optional[str] = typer.Option(None, "--team", help="Only this team's runs."),
+    dirs: List[Path] = typer.Option([], "--dir", help="Also look here (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
+) -> None:
+    """List past runs from their transcripts, newest first."""
+    from .ui.runs import default_dirs, list_runs, print_table
+    if limit < 0:
+        _fail(ConfigError(f"--limit must be 0 (all) or more (got {limit})"), as_json)
+    found = list_runs(default_dirs() + list(dirs), limit, team)
+    if as_json:
+        print(json_line([r.to_dict() for r in found]))
+        return
+    if not found:
+        print("no runs found under .agentteam/runs" + "".join(f" or {d}" for d in dirs),
+              file=sys.stderr)
+        return
+    print_table(found)
+
+
+SHOW_FORMATS = ("terminal", "md", "html")
+
+
+@app.command()
+def show(
+    transcript: Path = typer.Argument(..., help="A run's transcript (.jsonl)."),
+    fmt: str = typer.Option("terminal", "--format", "-f", help="terminal | md | html"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file "
+                                          "instead of stdout."),
+    work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Where the run's images "
+                                            "are (default: the team file's work_dir)."),
+) -> None:
+    """Render a past run: in the terminal as it looked live, as Markdown, or as HTML."""
+    from .ui.report import load_or_fail
+    _check_choices(False, format=(fmt, SHOW_FORMATS))
+    try:
+        report = load_or_fail(transcript, work_dir)
+    except AgentTeamError as e:
+        _fail(e)
+    if fmt == "terminal":
+        _show_terminal(report, output)
+        return
+    if fmt == "md":
+        from .ui.report_md import render as render_md
+        text = render_md(report, output.resolve().parent if output else None)
+    else:
+        from .ui.report_html import render as render_html
+        text = render_html(report)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        _fail(ConfigError(f"{output}: cannot write ({e.strerror}); choose another -o FILE"))
+    _progress(f"wrote {output}")
+
+
+def _show_terminal(report, output: Optional[Path]) -> None:
+    from rich.console import Console
+
+    from .ui.console import ConsoleView
+    from .ui.replay import play
+    try:
+        out = open(output, "w", encoding="utf-8") if output else None
+    except OSError as e:
+        _fail(ConfigError(f"{output}: cannot write ({e.strerror}); choose another -o FILE"))
+    try:
+        # notices and retries went to stderr live; a replay keeps them in the one stream
+        console = Console(file=out, highlight=False, width=100 if out else None)
+        play(report, ConsoleView(console, console), console)
+    finally:
+        if out:
+            out.close()
 
 
 @sandbox_app.command("build")

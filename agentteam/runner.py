@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Generator, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 from .conversation.events import Event, Notice
 from .conversation.groupchat import GroupChat, Human
@@ -51,6 +51,7 @@ class RunRequest:
     interactive: bool = False
     work_dir: str | None = None
     own_work_dir: bool = False
+    otel: bool = False      # OpenTelemetry traces even without OTEL_EXPORTER_OTLP_ENDPOINT
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Prepared:
     resume: Recorded | None = None
     notices: list[Notice] = field(default_factory=list)
     replay: Recorded | None = None
+    tracer: Any = None          # the run's OpenTelemetry subscriber, when tracing is on
 
     def model(self, no_cache: bool = False):
         """The ChatModel for this run: replayed, cached, or LiteLLM."""
@@ -178,7 +180,23 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
     _copy_inputs(team, input_files)
     path = Path(req.transcript) if req.transcript else \
         (resume.path if resume else default_path(team.name))
-    return Prepared(team, profiles, executor, TranscriptWriter(path), resume, notices, replay)
+    tracer = _tracer(req, profiles, notices)
+    return Prepared(team, profiles, executor, TranscriptWriter(path), resume, notices, replay,
+                    tracer)
+
+
+def _tracer(req: RunRequest, profiles: dict[str, Profile], notices: list[Notice]):
+    """The OpenTelemetry subscriber when tracing is asked for; OpenTelemetry (and the
+    module that uses it) is not even imported otherwise."""
+    import os
+    if not (req.otel or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+        return None
+    from .otel import tracer_for
+    tracer, warning = tracer_for(req.otel, profiles)
+    if warning:
+        notices.append(Notice(warning, "warning"))
+    return tracer
 
 
 def _check_resume(resume: Recorded, team: TeamSpec) -> list[Notice]:
@@ -289,8 +307,14 @@ class TeamRun:
                                       max_round=self.req.max_round,
                                       human_override=self.req.human, resume=p.resume,
                                       soft_interrupt=self.soft_interrupt)
-                yield from self.chat.run()
+                events = self.chat.run()
+                if p.tracer is not None:
+                    from .otel import observed
+                    events = observed(events, p.tracer)
+                yield from events
         finally:
+            if p.tracer is not None:
+                p.tracer.shutdown()
             # the chat closes both when it ran; here for a run that never got that far
             p.transcript.close()
             if p.executor is not None:
