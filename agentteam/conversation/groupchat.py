@@ -310,7 +310,8 @@ class GroupChat:
             messages = agent_messages(agent, history)
             try:
                 done = yield from self._call(agent.model, messages, agent.name, round_no)
-                return Message(agent.name, done.text, round_no, model=done.profile,
+                content = done.text if done.content is None else done.content
+                return Message(agent.name, content, round_no, model=done.profile,
                                usage=done.usage)
             except ContextOverflow as e:
                 if self.team.context != "trim" or len(history) <= 2:
