@@ -10,6 +10,7 @@ events, and releases everything on every way out. Nothing here prints or exits.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -177,8 +178,15 @@ def _with_work_dir(team: TeamSpec, req: RunRequest) -> TeamSpec:
     if req.work_dir:
         where = Path(req.work_dir).resolve()
     elif req.own_work_dir:
+        # mkdtemp: a new directory even when two runs start within one clock tick
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        where = (Path.cwd() / ".agentteam" / "work" / f"{stamp}-{team.name}").resolve()
+        root = Path.cwd() / ".agentteam" / "work"
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            where = Path(tempfile.mkdtemp(prefix=f"{stamp}-{team.name}-", dir=root)).resolve()
+        except OSError as e:
+            raise ConfigError(f"{root}: cannot create the run's work dir ({e.strerror}); "
+                              "pass work_dir=PATH") from None
     else:
         return team
     spec = team.code_execution.model_copy(update={"work_dir": str(where)})
