@@ -20,6 +20,7 @@ contains a secret (``redact`` scrubs known key values).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 _SECRETS: set[str] = set()
@@ -39,17 +40,15 @@ def redact(text: str) -> str:
     return text
 
 
-class RedactingFormatter:
+class RedactingFormatter(logging.Formatter):
     """A logging formatter wrapper whose every line is scrubbed of registered secrets."""
 
-    def __init__(self, inner):
+    def __init__(self, inner: logging.Formatter):
+        super().__init__()
         self.inner = inner
 
-    def format(self, record) -> str:
+    def format(self, record: logging.LogRecord) -> str:
         return redact(self.inner.format(record))
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
 
 
 class AgentTeamError(Exception):
@@ -102,7 +101,13 @@ class UsageError(AgentTeamError):
 
 
 class ModelError(AgentTeamError):
-    """A model call failed for good (after retries and fallbacks)."""
+    """A model call failed for good (after retries and fallbacks).
+
+    ``partial`` is the text of the reply that had arrived before the failure (shown to
+    the person already), "" when none had.
+    """
+
+    partial: str = ""
 
     def __init__(self, message: str, profile: str = "", retryable: bool = False):
         self.profile = profile

@@ -23,6 +23,7 @@ from .errors import ConfigError, ExecutionError, UsageError
 from .executors import make_executor
 from .executors.base import CodeExecutor
 from .models import profiles as profiles_mod
+from .models.base import ChatModel
 from .models.defaults import default_profiles
 from .models.profiles import Profile
 from .team import TeamSpec, executes_code, human_input, load_team
@@ -62,13 +63,13 @@ class Prepared:
     notices: list[Notice] = field(default_factory=list)
     replay: Recorded | None = None
 
-    def model(self, no_cache: bool = False):
-        """The ChatModel for this run: replayed, cached, or LiteLLM."""
+    def model(self, no_cache: bool = False) -> ChatModel:
+        """The ChatModel for this run: replayed, cached, or a provider's."""
         from .models.provider import ProviderModel
         if self.replay is not None:
             from .models.replay import ReplayModel
             return ReplayModel(self.replay, self.team)
-        model = ProviderModel(self.profiles)
+        model: ChatModel = ProviderModel(self.profiles)
         if self.team.cache is not None and not no_cache:
             from .models.cache import CachedModel
             c = self.team.cache

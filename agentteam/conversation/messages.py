@@ -123,9 +123,9 @@ def content_from_json(value: object) -> Content:
     parts: list[Part] = []
     for i, d in enumerate(value):
         kind = d.get("type") if isinstance(d, dict) else None
-        cls = _PARTS.get(kind) if isinstance(kind, str) else None
-        if cls is None:
+        if not (isinstance(kind, str) and kind in _PARTS):
             raise ValueError(f"content[{i}] is not a part (text, image, tool_call, tool_result)")
+        cls = _PARTS[kind]
         fields = {k: v for k, v in d.items() if k != "type"}
         for name, v in fields.items():
             want = _FIELD_TYPES[kind].get(name, ())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Set
 from dataclasses import dataclass
 
 from ..team import TeamSpec, executes_code
@@ -27,7 +28,7 @@ class Choice:
     prompt: list[dict] | None = None
 
 
-def candidates(team: TeamSpec, last: str | None, exclude: set[str] = frozenset()) -> list[str]:
+def candidates(team: TeamSpec, last: str | None, exclude: Set[str] = frozenset()) -> list[str]:
     """Agents allowed to speak after ``last``, in team order."""
     names = [a.name for a in team.agents]
     allowed = names
@@ -86,7 +87,7 @@ class Selector:
         self.rng = random.Random(team.speaker_selection.seed)
 
     def choose(self, history: list[Message], last: str | None,
-               exclude: set[str] = frozenset()) -> Choice:
+               exclude: Set[str] = frozenset()) -> Choice:
         allowed = candidates(self.team, last, exclude)
         if not allowed:
             allowed = candidates(self.team, last)
@@ -119,7 +120,7 @@ class Selector:
                      if a.name in allowed and executes_code(a) and a.name != history[-1].agent
                      and self.team.code_execution.executor != "none"), None)
 
-    def allowed(self, last: str | None, exclude: set[str] = frozenset()) -> list[str]:
+    def allowed(self, last: str | None, exclude: Set[str] = frozenset()) -> list[str]:
         return candidates(self.team, last, exclude) or candidates(self.team, last)
 
     def fallback(self, last: str | None, allowed: list[str]) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from ..errors import ConfigError, Problem
 from . import yamlsafe
@@ -67,7 +68,7 @@ def parse_team(text: str, file: str = "<team>", env: dict[str, str] | None = Non
     return team
 
 
-_MODELS = {"": TeamSpec, "models": ModelProfile, "termination": Termination,
+_MODELS: dict[str, type[BaseModel]] = {"": TeamSpec, "models": ModelProfile, "termination": Termination,
            "speaker_selection": SpeakerSelection, "code_execution": CodeExecution,
            "cache": Cache, "budget": Budget, "agents": AgentSpec}
 
@@ -84,7 +85,7 @@ def _model_for(loc: tuple) -> type[BaseModel] | None:
     return None
 
 
-def _from_pydantic(err: dict, data: dict, positions: dict, file: str) -> Problem:
+def _from_pydantic(err: ErrorDetails, data: dict, positions: dict, file: str) -> Problem:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     line, col = yamlsafe.position(positions, loc)
     path = yamlsafe.format_path(loc)
@@ -110,8 +111,8 @@ def _from_pydantic(err: dict, data: dict, positions: dict, file: str) -> Problem
         what = "letters, digits, _ and -" if "A-Z" in err["ctx"]["pattern"] \
             else "lowercase letters, digits and -"
         return Problem(file, line, col, path, f"{err['input']!r} may only use {what}")
-    got = err.get("input")
-    shown = type(got).__name__ if isinstance(got, (dict, list)) else repr(got)
+    value = err.get("input")
+    shown = type(value).__name__ if isinstance(value, (dict, list)) else repr(value)
     return Problem(file, line, col, path, f"{err['msg'].lower()} (got {shown})")
 
 
@@ -130,11 +131,12 @@ def _cross_check(data: dict, positions: dict, file: str, env) -> list[Problem]:
         line, col = yamlsafe.position(positions, loc)
         out.append(Problem(file, line, col, yamlsafe.format_path(loc), msg))
 
-    models = data.get("models") if isinstance(data.get("models"), dict) else {}
+    raw_models = data.get("models")
+    models: dict = raw_models if isinstance(raw_models, dict) else {}
     agents = [a for a in data.get("agents") or [] if isinstance(a, dict)] \
         if isinstance(data.get("agents"), list) else []
     profile_names = list(models)
-    agent_names = [a.get("name") for a in agents if isinstance(a.get("name"), str)]
+    agent_names: list[str] = [n for n in (a.get("name") for a in agents) if isinstance(n, str)]
 
     def check_profile_ref(loc: tuple, name: Any) -> None:
         if not isinstance(name, str):

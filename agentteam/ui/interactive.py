@@ -36,7 +36,7 @@ class PromptHuman:
         from prompt_toolkit.history import FileHistory
         path = history_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.session = PromptSession(history=FileHistory(str(path)))
+        self.session: PromptSession[str] = PromptSession(history=FileHistory(str(path)))
         self.console = console or Console(highlight=False)
         self.run = None           # the TeamRun, set once it is prepared
 
@@ -63,7 +63,7 @@ class PromptHuman:
     def _read(self) -> str:
         first = self.session.prompt("you> ")
         if first.strip() == '"""':
-            lines = []
+            lines: list[str] = []
             while True:
                 nxt = self.session.prompt("... ")
                 if nxt.strip() == '"""':
