@@ -136,7 +136,13 @@ class UsageError(AgentTeamError):
 
 
 class ModelError(AgentTeamError):
-    """A model call failed for good (after retries and fallbacks)."""
+    """A model call failed for good (after retries and fallbacks).
+
+    ``partial`` is the text of the reply that had arrived before the failure (shown to
+    the person already), "" when none had.
+    """
+
+    partial: str = ""
 
     def __init__(self, message: str, profile: str = "", retryable: bool = False):
         self.profile = profile

@@ -10,6 +10,7 @@ events, and releases everything on every way out. Nothing here prints or exits.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +25,7 @@ from .errors import ConfigError, ExecutionError, UsageError
 from .executors import make_executor
 from .executors.base import CodeExecutor
 from .models import profiles as profiles_mod
+from .models.base import ChatModel
 from .models.defaults import default_profiles
 from .models.profiles import Profile
 from .team import TeamSpec, executes_code, human_input, load_team
@@ -65,13 +67,13 @@ class Prepared:
     replay: Recorded | None = None
     tracer: Any = None          # the run's OpenTelemetry subscriber, when tracing is on
 
-    def model(self, no_cache: bool = False):
-        """The ChatModel for this run: replayed, cached, or LiteLLM."""
+    def model(self, no_cache: bool = False) -> ChatModel:
+        """The ChatModel for this run: replayed, cached, or a provider's."""
         from .models.provider import ProviderModel
         if self.replay is not None:
             from .models.replay import ReplayModel
             return ReplayModel(self.replay, self.team)
-        model = ProviderModel(self.profiles)
+        model: ChatModel = ProviderModel(self.profiles)
         if self.team.cache is not None and not no_cache:
             from .models.cache import CachedModel
             c = self.team.cache
@@ -226,8 +228,15 @@ def _with_work_dir(team: TeamSpec, req: RunRequest) -> TeamSpec:
     if req.work_dir:
         where = Path(req.work_dir).resolve()
     elif req.own_work_dir:
+        # mkdtemp: a new directory even when two runs start within one clock tick
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        where = (Path.cwd() / ".agentteam" / "work" / f"{stamp}-{team.name}").resolve()
+        root = Path.cwd() / ".agentteam" / "work"
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            where = Path(tempfile.mkdtemp(prefix=f"{stamp}-{team.name}-", dir=root)).resolve()
+        except OSError as e:
+            raise ConfigError(f"{root}: cannot create the run's work dir ({e.strerror}); "
+                              "pass work_dir=PATH") from None
     else:
         return team
     spec = team.code_execution.model_copy(update={"work_dir": str(where)})

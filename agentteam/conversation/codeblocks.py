@@ -36,10 +36,19 @@ def _fences(lines: list[str]) -> list[_Fenced]:
             m = _OPEN.match(line)
             if m:
                 open_at, tag = i, m.group(1)
-        elif _CLOSE.fullmatch(line.rstrip("\r\n")):
+        elif _CLOSE.fullmatch(line.rstrip("\n")):
             found.append(_Fenced(tag, "".join(lines[open_at + 1:i]), open_at, i))
             open_at = -1
     return found
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of ``text``, each with its "\n". Only "\n" ends a line, as for the regex
+    this scanner replaced: str.splitlines() would also split at "\r", "\f", "\x85",
+    "\u2028", ..., which can start or end a fence inside a line."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
 
 
 def extract(text: str) -> list[CodeBlock]:
@@ -47,7 +56,7 @@ def extract(text: str) -> list[CodeBlock]:
     if "```" not in text:
         return []
     blocks = []
-    for f in _fences(text.splitlines(keepends=True)):
+    for f in _fences(_lines(text)):
         tag, code = f.tag.lower(), f.code
         if not code.strip():
             continue
@@ -61,7 +70,7 @@ def prose(text: str) -> str:
     """The message without its fenced code blocks."""
     if "```" not in text:
         return text
-    lines = text.splitlines(keepends=True)
+    lines = _lines(text)
     keep, start = [], 0
     for f in _fences(lines):
         keep.extend(lines[start:f.first])

@@ -9,6 +9,7 @@ subscriber and turns Ctrl-C into an orderly ``RunEnded(reason="interrupted")``.
 from __future__ import annotations
 
 import time
+from inspect import GEN_CLOSED, getgeneratorstate
 from pathlib import Path
 from typing import Callable, Generator, Iterator, Protocol
 
@@ -30,7 +31,7 @@ from .events import (
     RunEnded,
     RunStarted,
 )
-from .messages import Message, Usage, content_to_json
+from .messages import CodeBlock, CodeResult, Message, Usage, content_to_json
 from .prompts import agent_messages
 from .redaction import StreamRedactor
 from .selection import Selector
@@ -211,15 +212,16 @@ class GroupChat(ChoosingSpeakers):
                 raise _Stop("human")
             if answer.strip():
                 return Message(agent.name, answer, round_no)
-        if not (executes_code(agent) and self.executor is not None):
+        executor = self.executor
+        if not (executes_code(agent) and executor is not None):
             return None
         found = self._pending_code(agent.name)
         if found is None:
             return None
         source, blocks = found
-        return (yield from self._execute(agent, source, blocks, round_no))
+        return (yield from self._execute(executor, agent, source, blocks, round_no))
 
-    def _pending_code(self, runner: str):
+    def _pending_code(self, runner: str) -> tuple[Message, list[CodeBlock]] | None:
         """The latest unrun code in the window; never the runner's own messages (example
         code in the task a proxy sent is not code to run)."""
         window = self.history[-self.team.code_execution.last_n_messages:]
@@ -234,16 +236,16 @@ class GroupChat(ChoosingSpeakers):
                 return m, blocks
         return None
 
-    def _execute(self, agent, source: Message, blocks, round_no: int):
-        executor = self.executor
-        assert executor is not None   # a proxy only has code to run when there is one
+    def _execute(self, executor: CodeExecutor, agent: AgentSpec, source: Message,
+                 blocks: list[CodeBlock], round_no: int) -> Generator[Event, None, Message | None]:
         if not executor.runs_code:
             # No code_result events: nothing ran. The agents are told so, not shown a result.
             return Message(agent.name, codeblocks.not_run(len(blocks), source.agent,
                                                           source.round, executor.name),
                            round_no, kind="code_result")
         executor.wait_ready()
-        results, unsupported, skipped = [], [], 0
+        results: list[CodeResult] = []
+        skipped = 0
         runnable = [b for b in blocks if b.supported]
         unsupported = sorted({b.language for b in blocks if not b.supported})
         for i, block in enumerate(runnable):
@@ -268,7 +270,8 @@ class GroupChat(ChoosingSpeakers):
             messages = agent_messages(agent, history)
             try:
                 done = yield from self._call(agent.model, messages, agent.name, round_no)
-                return Message(agent.name, done.text, round_no, model=done.profile,
+                content = done.text if done.content is None else done.content
+                return Message(agent.name, content, round_no, model=done.profile,
                                usage=done.usage)
             except ContextOverflow as e:
                 if self.team.context != "trim" or len(history) <= 2:
@@ -284,9 +287,10 @@ class GroupChat(ChoosingSpeakers):
               round_no: int | None) -> Generator[Event, None, Completion]:
         """Stream a completion, relaying deltas (when ``round_no``) and retries as events."""
         stream = self.model.stream(profile, messages, who)
+        shown: list[str] = []       # the reply streamed so far (self._partial's text)
         if round_no is not None:
             yield from self._emit(MessageStarted(round_no, who, profile))
-            self._partial = (round_no, who, [])
+            self._partial = (round_no, who, shown)
         try:
             while True:
                 try:
@@ -295,7 +299,7 @@ class GroupChat(ChoosingSpeakers):
                     done: Completion = stop.value
                     break
                 if isinstance(chunk, Delta) and round_no is not None:
-                    self._partial[2].append(chunk.text)
+                    shown.append(chunk.text)
                     yield from self._emit(MessageDelta(round_no, who, chunk.text))
                 elif isinstance(chunk, RetryNote):
                     yield from self._emit(Retry(chunk.model, chunk.error, chunk.wait_s,
@@ -305,7 +309,8 @@ class GroupChat(ChoosingSpeakers):
                     yield from self._emit(MessageDone(round_no, who, chunk.partial, {},
                                                       profile, incomplete=True))
                     yield from self._emit(MessageStarted(round_no, who, profile))
-                    self._partial = (round_no, who, [])
+                    shown = []
+                    self._partial = (round_no, who, shown)
         finally:
             stream.close()
         self._partial = None
@@ -374,7 +379,7 @@ def drive(events: Generator[Event, None, None], on_event: Callable[[Event], None
         except StopIteration:
             break
         except KeyboardInterrupt:
-            if events.gi_frame is None:     # the loop itself is gone
+            if getgeneratorstate(events) == GEN_CLOSED:     # the loop itself is gone
                 break
             interrupted = True
     return ended or RunEnded("interrupted", 0, exit_code=130)

@@ -68,6 +68,10 @@ class ImagePart:
     height: int | None = None
     type: Literal["image"] = "image"
 
+    def __post_init__(self) -> None:
+        if not (self.path or self.url):
+            raise ValueError("an image part needs a path or a url")
+
     @property
     def label(self) -> str:
         size = f" {self.width}x{self.height}" if self.width and self.height else ""
@@ -109,24 +113,45 @@ def content_to_json(content: Content) -> str | list[dict]:
                                  if k != "type" and v is not None}} for p in content]
 
 
-def content_from_json(value) -> Content:
+def content_from_json(value: object) -> Content:
     """The inverse of ``content_to_json``; raises ValueError on what is not content."""
     if isinstance(value, str):
         return value
     if not isinstance(value, list):
         raise ValueError(f"content must be a string or a list of parts, not "
                          f"{type(value).__name__}")
-    parts = []
+    parts: list[Part] = []
     for i, d in enumerate(value):
-        cls = _PARTS.get(d.get("type")) if isinstance(d, dict) else None
-        if cls is None:
+        kind = d.get("type") if isinstance(d, dict) else None
+        if not (isinstance(kind, str) and kind in _PARTS):
             raise ValueError(f"content[{i}] is not a part (text, image, tool_call, tool_result)")
+        cls = _PARTS[kind]
         fields = {k: v for k, v in d.items() if k != "type"}
+        for name, v in fields.items():
+            want = _FIELD_TYPES[kind].get(name, ())
+            # bool is an int to Python, but never a width or a height
+            if want and (not isinstance(v, want) or isinstance(v, bool) and bool not in want):
+                raise ValueError(f"content[{i}].{name} must be "
+                                 f"{' or '.join(_JSON_NAMES[t] for t in want)}, not "
+                                 f"{_JSON_NAMES.get(type(v), type(v).__name__)}")
         try:
             parts.append(cls(**fields))
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
             raise ValueError(f"content[{i}]: {e}") from None
     return tuple(parts)
+
+
+# The JSON types each field of each part may have.
+_STR, _INT, _BOOL, _NONE = (str,), (int,), (bool,), (type(None),)
+_FIELD_TYPES: dict[str, dict[str, tuple[type, ...]]] = {
+    "text": {"text": _STR},
+    "image": {"path": _STR + _NONE, "url": _STR + _NONE, "width": _INT + _NONE,
+              "height": _INT + _NONE},
+    "tool_call": {"id": _STR, "name": _STR, "arguments": _STR},
+    "tool_result": {"id": _STR, "name": _STR, "output": _STR, "is_error": _BOOL},
+}
+_JSON_NAMES = {str: "a string", int: "a whole number", bool: "true or false",
+               type(None): "null", list: "a list", dict: "an object", float: "a decimal number"}
 
 
 def text_of(content: Content) -> str:

@@ -64,9 +64,11 @@ def _with_parts(m: Message, own: bool, own_calls: set[str]) -> list[dict]:
             msg["tool_calls"] = calls
         if body or calls:
             out.append(msg)
-    elif body:
+        return out + results
+    if body:
         out.append({"role": "user", "content": body, "name": m.agent})
-    return out + results
+    # The results answer this agent's own calls: they must follow its tool_calls directly.
+    return results + out
 
 
 def selector_messages(team: TeamSpec, history: list[Message], allowed: list[str],

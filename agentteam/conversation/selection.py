@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import random
 import re
+from collections.abc import Set
 from dataclasses import dataclass
 
 from ..team import TeamSpec, executes_code
@@ -30,7 +31,7 @@ class Choice:
     prompt: list[dict] | None = None
 
 
-def candidates(team: TeamSpec, last: str | None, exclude: set[str] = frozenset()) -> list[str]:
+def candidates(team: TeamSpec, last: str | None, exclude: Set[str] = frozenset()) -> list[str]:
     """Agents allowed to speak after ``last``, in team order."""
     names = [a.name for a in team.agents]
     allowed = names
@@ -125,7 +126,7 @@ class Selector:
         self.rng = random.Random(team.speaker_selection.seed)
 
     def choose(self, history: list[Message], last: str | None,
-               exclude: set[str] = frozenset(), method: str | None = None) -> Choice:
+               exclude: Set[str] = frozenset(), method: str | None = None) -> Choice:
         """The next speaker by the team's method (or ``method``, e.g. ``auto`` when the
         person leaves a manual choice to agentteam)."""
         method = method or self.method
@@ -161,7 +162,7 @@ class Selector:
                      if a.name in allowed and executes_code(a) and a.name != history[-1].agent
                      and self.team.code_execution.executor != "none"), None)
 
-    def allowed(self, last: str | None, exclude: set[str] = frozenset()) -> list[str]:
+    def allowed(self, last: str | None, exclude: Set[str] = frozenset()) -> list[str]:
         return candidates(self.team, last, exclude) or candidates(self.team, last)
 
     def fallback(self, last: str | None, allowed: list[str]) -> str:

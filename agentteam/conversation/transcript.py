@@ -92,31 +92,49 @@ def read(path: str | Path) -> Recorded:
                               "transcript?") from None
         if not isinstance(ev, dict) or "type" not in ev:
             raise ConfigError(f"{p}:{n}: not an agentteam event")
-        kind = ev["type"]
-        if kind == "message_delta":
-            if partial and (partial["round"], partial["agent"]) == (ev["round"], ev["agent"]):
-                partial["content"] += ev.get("text", "")
-            else:
-                partial = {"type": "message", "round": ev["round"], "agent": ev["agent"],
-                           "content": ev.get("text", ""), "incomplete": True}
-            continue
-        if kind == "message":
-            partial = None   # the streamed text was recorded whole (or marked incomplete)
-        rec.events.append(ev)
-        if kind == "run_started" and not rec.team:
-            rec.format = ev.get("format", 1)
-            rec.team, rec.task, rec.team_file = ev.get("team", ""), ev.get("task", ""), \
-                ev.get("team_file", "")
-        elif kind == "message" and not ev.get("incomplete"):
-            rec.messages.append(Message(ev["agent"], content_from_json(ev["content"]), ev["round"],
-                                        ev.get("kind", "text"), False, ev.get("model"),
-                                        Usage.from_dict(ev.get("usage"))))
-        elif kind == "code_result" and ev.get("source_round") is not None:
-            rec.executed.add(ev["source_round"])
-        elif kind == "run_ended":
-            rec.ended = ev.get("reason")
+        try:
+            partial = _take(rec, ev, partial)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            what = f"no {e}" if isinstance(e, KeyError) else str(e)
+            raise ConfigError(f"{p}:{n}: a broken {ev['type']!r} event ({what}); is this an "
+                              "agentteam transcript?") from None
     if partial is not None:   # the process died mid-reply: keep what was shown
         rec.events.append(partial)
     if not rec.team:
         raise ConfigError(f"{p}: no run_started line; is this an agentteam transcript?")
     return rec
+
+
+def _take(rec: Recorded, ev: dict, partial: dict | None) -> dict | None:
+    """Add one event to ``rec``; returns the reply being streamed (from its deltas), if any."""
+    kind = ev["type"]
+    if kind == "message_delta":
+        text = ev.get("text", "")
+        if not isinstance(text, str):
+            raise TypeError("its text is not a string")
+        if partial and (partial["round"], partial["agent"]) == (ev["round"], ev["agent"]):
+            partial["content"] += text
+        else:
+            partial = {"type": "message", "round": ev["round"], "agent": ev["agent"],
+                       "content": text, "incomplete": True}
+        return partial
+    if kind == "message":
+        partial = None   # the streamed text was recorded whole (or marked incomplete)
+    rec.events.append(ev)
+    if kind == "run_started" and not rec.team:
+        rec.format = ev.get("format", 1)
+        rec.team, rec.task, rec.team_file = ev.get("team", ""), ev.get("task", ""), \
+            ev.get("team_file", "")
+    elif kind == "message" and not ev.get("incomplete"):
+        agent, round_no = ev["agent"], ev["round"]
+        if not isinstance(agent, str) or not isinstance(round_no, int):
+            raise TypeError("its agent must be a name and its round a number")
+        usage = ev.get("usage")
+        rec.messages.append(Message(agent, content_from_json(ev["content"]), round_no,
+                                    ev.get("kind", "text"), False, ev.get("model"),
+                                    Usage.from_dict(usage if isinstance(usage, dict) else None)))
+    elif kind == "code_result" and ev.get("source_round") is not None:
+        rec.executed.add(ev["source_round"])
+    elif kind == "run_ended":
+        rec.ended = ev.get("reason")
+    return partial

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Generator, Protocol, Union
 
-from ..conversation.messages import Usage
+from ..conversation.messages import Content, Usage
 
 SELECTOR = "(selector)"
 
@@ -38,9 +38,13 @@ class Cut:
 
 @dataclass
 class Completion:
+    """A finished reply: ``text`` is what was streamed; ``content`` is set when the reply
+    is more than text (a replayed message with parts), and then is the message."""
+
     text: str
     profile: str
     usage: Usage = field(default_factory=Usage)
+    content: Content | None = None
 
 
 Chunk = Union[Delta, RetryNote, Cut]

@@ -21,7 +21,8 @@ def probe(port: int, path: str = "/v1/models", timeout: float = 0.3) -> list[str
     except (OSError, ValueError):
         return None
     items = data.get("data") or data.get("models") or []
-    return [m.get("id") or m.get("name") for m in items if isinstance(m, dict)]
+    names = [m.get("id") or m.get("name") for m in items if isinstance(m, dict)]
+    return [n for n in names if isinstance(n, str)]
 
 
 def local_servers(timeout: float = 0.3) -> list[tuple[str, str, list[str]]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,21 +82,21 @@ class Profile:
 
 
 def resolve(team: TeamSpec, model_override: str | None = None,
-            env: dict[str, str] | None = None) -> dict[str, Profile]:
+            env: Mapping[str, str] | None = None) -> dict[str, Profile]:
     """Every profile of the team as a callable Profile (the default one included)."""
-    env = os.environ if env is None else env
+    environ: Mapping[str, str] = os.environ if env is None else env
     out: dict[str, Profile] = {}
     specs = dict(team.models)
     if model_override:
         base = specs.get("default") or ModelProfile(model=model_override)
         keep = {k: getattr(base, k) for k in ("temperature", "max_tokens", "timeout")}
         specs = {name: ModelProfile(model=model_override, **keep)
-                 for name in (specs or {"default": None})}
+                 for name in (list(specs) or ["default"])}
     for name, spec in specs.items():
         if spec.config_list:
-            out.update(_from_config_list(name, spec, env, team.base_dir))
+            out.update(_from_config_list(name, spec, spec.config_list, environ, team.base_dir))
         else:
-            out[name] = _profile(name, spec, env)
+            out[name] = _profile(name, spec, environ)
     return out
 
 
@@ -208,8 +209,10 @@ def map_config_entry(entry: dict) -> dict:
     return params
 
 
-def _from_config_list(name: str, spec: ModelProfile, env, base_dir) -> dict[str, Profile]:
-    entries, where = read_config_list(spec.config_list, env, base_dir)
+def _from_config_list(name: str, spec: ModelProfile, source: str, env,
+                      base_dir) -> dict[str, Profile]:
+    """The profiles of ``spec``'s config list (``source``: a variable or a file)."""
+    entries, where = read_config_list(source, env, base_dir)
     if spec.filter_models:
         entries = [e for e in entries if e["model"] in spec.filter_models]
     if not entries:
@@ -250,7 +253,7 @@ def all_env_profiles(env=None, first_only: bool = False) -> dict[str, Profile]:
     out: dict[str, Profile] = {}
     if env.get("OAI_CONFIG_LIST"):
         spec = ModelProfile(config_list="OAI_CONFIG_LIST")
-        out.update(_from_config_list("config_list", spec, env, None))
+        out.update(_from_config_list("config_list", spec, "OAI_CONFIG_LIST", env, None))
         if first_only:
             return out
     candidates = [

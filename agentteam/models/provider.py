@@ -119,8 +119,8 @@ def _joined(a, b):
 
 def _retry_after(exc: BaseException) -> float | None:
     headers = getattr(exc, "litellm_response_headers", None)
-    if headers is None and getattr(exc, "response", None) is not None:
-        headers = getattr(exc.response, "headers", None)
+    if headers is None:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
     try:
         value = headers.get("retry-after") if headers is not None else None
         return float(value) if value is not None else None
@@ -187,12 +187,12 @@ _FINISH_TRACKED = {"openai", "azure", "hosted_vllm", "lm_studio", "ollama_chat",
 
 def _close(stream) -> None:
     """Release the HTTP response of a stream we stop reading early."""
-    inner = getattr(stream, "completion_stream", None)
     try:
-        if hasattr(inner, "close"):
-            inner.close()
-        elif hasattr(getattr(inner, "response", None), "close"):
-            inner.response.close()
+        inner = getattr(stream, "completion_stream", None)
+        close = getattr(inner, "close", None) or \
+            getattr(getattr(inner, "response", None), "close", None)
+        if close is not None:
+            close()
     except Exception:  # closing is best effort; the connection is dropped anyway
         pass
 

@@ -7,7 +7,7 @@ for something the recording does not have, it fails with ReplayDiverged.
 
 from __future__ import annotations
 
-from ..conversation.messages import Usage
+from ..conversation.messages import Usage, describe
 from ..conversation.transcript import Recorded
 from ..errors import ReplayDiverged
 from ..team import TeamSpec
@@ -35,6 +35,7 @@ class ReplayModel:
 
     def stream(self, profile: str, messages: list[dict], agent: str) -> Stream:
         nxt = self._next()
+        content = None
         if agent == SELECTOR:
             text = nxt.agent
         else:
@@ -44,6 +45,7 @@ class ReplayModel:
                                      f"{self.source} recorded {nxt.agent}; the conversation "
                                      "diverged from the recording")
             self.position += 1
-            text = nxt.content
+            # A message with parts streams as the terminal shows it and is replayed whole.
+            text, content = describe(nxt.content), nxt.content
         yield Delta(text)
-        return Completion(text, profile, Usage(calls=0))
+        return Completion(text, profile, Usage(calls=0), content)

@@ -50,7 +50,7 @@ def supports(p: Profile) -> bool:
 class WireClient:
     """One pooled httpx client per endpoint; thread-safe."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._clients: dict[tuple, object] = {}
         self._lock = threading.Lock()
 

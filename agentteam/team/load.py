@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import AbstractSet, Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from ..errors import ConfigError, Problem
 from . import yamlsafe
@@ -69,7 +70,7 @@ def parse_team(text: str, file: str = "<team>", env: dict[str, str] | None = Non
     return team
 
 
-_MODELS = {"": TeamSpec, "models": ModelProfile, "termination": Termination,
+_MODELS: dict[str, type[BaseModel]] = {"": TeamSpec, "models": ModelProfile, "termination": Termination,
            "speaker_selection": SpeakerSelection, "code_execution": CodeExecution,
            "cache": Cache, "budget": Budget, "agents": AgentSpec}
 
@@ -96,7 +97,7 @@ def _under(loc: tuple, refused: AbstractSet[tuple]) -> bool:
     return any(loc[:n] in refused for n in range(1, len(loc) + 1))
 
 
-def _from_pydantic(err: dict, loc: tuple, positions: dict, file: str) -> Problem:
+def _from_pydantic(err: ErrorDetails, loc: tuple, positions: dict, file: str) -> Problem:
     line, col = yamlsafe.position(positions, loc)
     path = yamlsafe.format_path(loc)
     kind = err["type"]
@@ -121,8 +122,8 @@ def _from_pydantic(err: dict, loc: tuple, positions: dict, file: str) -> Problem
         what = "letters, digits, _ and -" if "A-Z" in err["ctx"]["pattern"] \
             else "lowercase letters, digits and -"
         return Problem(file, line, col, path, f"{err['input']!r} may only use {what}")
-    got = err.get("input")
-    shown = type(got).__name__ if isinstance(got, (dict, list)) else repr(got)
+    value = err.get("input")
+    shown = type(value).__name__ if isinstance(value, (dict, list)) else repr(value)
     return Problem(file, line, col, path, f"{err['msg'].lower()} (got {shown})")
 
 
@@ -144,7 +145,7 @@ def _cross_check(data: dict, positions: dict, file: str, env,
         line, col = yamlsafe.position(positions, loc)
         out.append(Problem(file, line, col, yamlsafe.format_path(loc), msg))
 
-    models = data.get("models") if isinstance(data.get("models"), dict) else {}
+    models: dict = data["models"] if isinstance(data.get("models"), dict) else {}
     entries: list = data["agents"] if isinstance(data.get("agents"), list) else []
     # (index in the file's list, name): indices stay those of the file, even when
     # entries that are not mappings or have no name come first.

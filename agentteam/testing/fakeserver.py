@@ -20,7 +20,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import Any, Callable
 
 Responder = Callable[[dict, str], str]
 
@@ -333,8 +333,9 @@ class _Handler(BaseHTTPRequestHandler):
         meta = {"promptTokenCount": usage["prompt_tokens"],
                 "candidatesTokenCount": usage["completion_tokens"],
                 "totalTokenCount": usage["total_tokens"]}
-        chunks = [{"candidates": [{"content": {"role": "model", "parts": [{"text": piece}]},
-                                   "index": 0}]} for piece in pieces(text)]
+        chunks: list[dict[str, Any]] = [
+            {"candidates": [{"content": {"role": "model", "parts": [{"text": piece}]},
+                             "index": 0}]} for piece in pieces(text)]
         chunks[-1]["candidates"][0]["finishReason"] = "STOP"
         chunks[-1]["usageMetadata"] = meta
         if "alt=sse" not in self.path:

@@ -8,11 +8,13 @@ answers with canned results.
 from __future__ import annotations
 
 from collections import deque
+from pathlib import Path
 
 from ..conversation.messages import CodeBlock, CodeResult, Usage
 from ..errors import ModelError
 from ..executors.base import CodeExecutor, NoExecutor
 from ..models.base import SELECTOR, Completion, Delta
+from ..team import CodeExecution
 from .fakeserver import pieces
 
 
@@ -68,7 +70,7 @@ class FakeExecutor(NoExecutor):
     runs_code = True
 
     def __init__(self, results: list[CodeResult] | None = None):
-        CodeExecutor.__init__(self, None, ".")
+        CodeExecutor.__init__(self, CodeExecution(), Path("."))
         self.results = deque(results or [])
         self.blocks: list[CodeBlock] = []
         self.closed = False

@@ -101,7 +101,7 @@ class PromptHuman:
     def _read(self) -> str:
         first = self.session.prompt("you> ")
         if first.strip() == '"""':
-            lines = []
+            lines: list[str] = []
             while True:
                 nxt = self.session.prompt("... ")
                 if nxt.strip() == '"""':

@@ -79,6 +79,7 @@ def build_offline(image: str = DEFAULT_IMAGE, mirror: str | None = None,
         cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(DEBIAN_PACKAGES)}",
                suite, str(root), mirror]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None      # stdout=PIPE
         tail: list[str] = []
         for line in proc.stdout:
             tail = (tail + [line.rstrip()])[-5:]
