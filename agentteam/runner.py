@@ -9,7 +9,6 @@ events, and releases everything on every way out. Nothing here prints or exits.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +18,7 @@ from .conversation.events import Event, Notice
 from .conversation.groupchat import GroupChat, Human
 from .conversation.transcript import Recorded, TranscriptWriter, default_path, read
 from .errors import ConfigError, ExecutionError, UsageError
-from .executors import make_executor
+from .executors import make_executor, workdir
 from .executors.base import CodeExecutor
 from .models import profiles as profiles_mod
 from .models.defaults import default_profiles
@@ -157,6 +156,7 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
         # A replay calls no model, so it needs none of the keys the team file names.
         team = load_team(team_file, _AnyEnv() if req.replay else None)
     team = _with_work_dir(team, req)
+    _check_work_dir(team, req)
     if req.max_round is not None and req.max_round < 1:
         raise ConfigError(f"--max-round must be at least 1 (got {req.max_round})")
     check_people(team, req.human, req.interactive)
@@ -166,7 +166,7 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
         if replay else resolve_profiles(team, req.model)
     executor = choose_executor(team, req.executor, ask_executor if req.interactive else None,
                                notices, build_image)
-    _copy_inputs(team, input_files)
+    _copy_inputs(team, input_files, executor)
     path = Path(req.transcript) if req.transcript else \
         (resume.path if resume else default_path(team.name))
     return Prepared(team, profiles, executor, TranscriptWriter(path), resume, notices, replay)
@@ -185,6 +185,17 @@ def _with_work_dir(team: TeamSpec, req: RunRequest) -> TeamSpec:
     return team.model_copy(update={"code_execution": spec})
 
 
+def _check_work_dir(team: TeamSpec, req: RunRequest) -> None:
+    """Code gets write access to the work dir: one outside the team's folder must be asked
+    for (by the team file's key, or by the caller's own ``work_dir``/``own_work_dir``)."""
+    from .team.load import work_dir_outside_message
+    if req.work_dir or req.own_work_dir or team.code_execution.allow_work_dir_outside_team:
+        return
+    if team.work_dir_outside():   # checked again here: a link may have changed since loading
+        raise ConfigError(f"{team.source or 'team'}: code_execution.work_dir: "
+                          f"{work_dir_outside_message(team)}")
+
+
 def _input_files(team: TeamSpec) -> list[Path]:
     out, problems = [], []
     for i, name in enumerate(team.code_execution.files):
@@ -198,15 +209,14 @@ def _input_files(team: TeamSpec) -> list[Path]:
     return out
 
 
-def _copy_inputs(team: TeamSpec, files: list[Path]) -> None:
-    """Put the team's input files into the work dir (never overwriting the run's own)."""
+def _copy_inputs(team: TeamSpec, files: list[Path], executor: CodeExecutor | None) -> None:
+    """Put the team's input files into the work dir (never overwriting the run's own file,
+    never through a link; see ``executors.workdir``)."""
     if not files:
         return
-    team.work_dir.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        target = team.work_dir / f.name
-        if not target.exists():
-            shutil.copyfile(f, target)
+    owner = executor.work_dir_owner() if executor is not None else None
+    workdir.ensure(team.work_dir, owner)
+    workdir.copy_inputs(files, team.work_dir)
 
 
 class _AnyEnv(dict):

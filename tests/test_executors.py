@@ -189,8 +189,12 @@ def test_docker_leftovers_of_dead_runs_are_removed(tmp_path):
     ct = c.containers.create("agentteam-sandbox:latest", ["sleep", "infinity"],
                              labels={"agentteam": "1", "agentteam.pid": "999999",
                                      "agentteam.host": os.uname().nodename})
-    assert remove_leftovers(c) >= 1
-    assert ct.id not in [x.id for x in containers()]
+    try:
+        assert remove_leftovers(c).removed >= 1
+        assert ct.id not in [x.id for x in containers()]
+    finally:
+        if ct.id in [x.id for x in containers()]:
+            ct.remove(force=True)
 
 
 @docker
