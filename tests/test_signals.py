@@ -96,3 +96,32 @@ def test_sigterm_during_code_execution_removes_the_container_and_runner_file(ser
         ("interrupted", "stopped by SIGTERM", 143)
     assert ours() - before == set()
     assert not list(work.glob(".agentteam_*"))
+
+
+@pytest.mark.parametrize("where", ["at the prompt", "during a reply"])
+def test_sigterm_ends_a_chat_too(server, tmp_path, where):
+    """In chat, Ctrl-C only stops a reply; SIGTERM ends the session in order."""
+    import os
+
+    from .test_chat_tty import TEAM as CHAT_TEAM
+    from .test_chat_tty import Terminal
+    team = tmp_path / "chat.yaml"
+    team.write_text(CHAT_TEAM.format(url=server.url))
+    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "COLUMNS": "100",
+           "LINES": "40", "XDG_DATA_HOME": str(tmp_path / "data")}
+    t = Terminal([sys.executable, "-m", "agentteam.cli", "chat", str(team), "--transcript",
+                  str(tmp_path / "chat.jsonl")], tmp_path, env)
+    try:
+        t.read_until(r"you>")
+        if where == "during a reply":
+            script(server, {"Helper": ["alpha beta gamma delta epsilon zeta eta theta iota"]})
+            server.chunk_delay = 0.3
+            t.send("go on\r")
+            t.read_until(r"beta")
+        t.proc.send_signal(signal.SIGTERM)
+        assert t.proc.wait(timeout=30) == 143
+    finally:
+        if t.proc.poll() is None:
+            t.proc.kill()
+    last = ended(tmp_path / "chat.jsonl")
+    assert (last["reason"], last["error"]) == ("interrupted", "stopped by SIGTERM")

@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from ..errors import Interrupted
 from .console import usage_table
 
 HELP = ("/exit  end the chat      /save PATH  save the conversation (.md, or .jsonl transcript)\n"
@@ -49,7 +50,9 @@ class PromptHuman:
         while True:
             try:
                 line = self._read()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as e:
+                if isinstance(e, Interrupted):
+                    raise           # SIGTERM/SIGHUP end the chat
                 continue            # Ctrl-C at the prompt clears the line
             except EOFError:
                 return "/exit"
