@@ -24,8 +24,7 @@ class CodeExecutor:
     def __init__(self, spec: CodeExecution, work_dir: Path):
         self.spec = spec
         self.work_dir = Path(work_dir)
-        self.quota = workdir.Quota(self.work_dir, parse_size(spec.work_dir_max_size) or 2**30,
-                                   spec.work_dir_max_files)
+        self.quota: workdir.Quota | None = None   # set by start()
         self._started = False
 
     _thread: threading.Thread | None = None
@@ -41,6 +40,8 @@ class CodeExecutor:
     def start(self) -> None:
         """Get ready (create the work dir, start a container). Raise ExecutionError if not."""
         workdir.ensure(self.work_dir, self.work_dir_owner())
+        self.quota = workdir.Quota(self.work_dir, parse_size(self.spec.work_dir_max_size)
+                                   or 2**30, self.spec.work_dir_max_files)
         self.quota.start_run()
         self._started = True
 
