@@ -24,7 +24,10 @@ class CodeExecutor:
     def __init__(self, spec: CodeExecution, work_dir: Path):
         self.spec = spec
         self.work_dir = Path(work_dir)
-        self.quota: workdir.Quota | None = None   # set by start()
+        # a spec of None: a test double that runs nothing
+        size = parse_size(spec.work_dir_max_size) if spec is not None else None
+        self.quota = workdir.Quota(self.work_dir, size or 2**30,
+                                   spec.work_dir_max_files if spec is not None else 10_000)
         self._started = False
 
     _thread: threading.Thread | None = None
@@ -40,8 +43,6 @@ class CodeExecutor:
     def start(self) -> None:
         """Get ready (create the work dir, start a container). Raise ExecutionError if not."""
         workdir.ensure(self.work_dir, self.work_dir_owner())
-        self.quota = workdir.Quota(self.work_dir, parse_size(self.spec.work_dir_max_size)
-                                   or 2**30, self.spec.work_dir_max_files)
         self.quota.start_run()
         self._started = True
 
