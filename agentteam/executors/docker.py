@@ -1,9 +1,11 @@
 """``executor: docker``: one hardened container per run, ``docker exec`` per block.
 
-The work dir is the only mount (at /workspace). No network unless asked, all
-capabilities dropped, no-new-privileges, pids/memory/CPU limits, a non-root
-user, a read-only root filesystem with a small tmpfs /tmp, and an environment
-that holds no variable of the host. The only module that imports ``docker``.
+The work dir is the only mount (at /workspace); its mode is never changed: code
+runs as a user who can already write it (``exec_user``). No network unless asked,
+all capabilities dropped, no-new-privileges, pids/memory/CPU/file-size limits, a
+non-root user, a read-only root filesystem with a small tmpfs /tmp, and an
+environment that holds no variable of the host. The only module that imports
+``docker``.
 """
 
 from __future__ import annotations
