@@ -93,7 +93,7 @@ def sandbox(tmp_path):
 
 def containers() -> list:
     from agentteam.executors.docker import client
-    return client().containers.list(all=True, filters={"label": "agentteam"})
+    return client().containers.list(all=True, sparse=True, filters={"label": "agentteam"})
 
 
 @docker

@@ -53,7 +53,8 @@ def events(r) -> list[dict]:
 
 def our_containers() -> set[str]:
     from agentteam.executors.docker import client
-    return {c.id for c in client().containers.list(all=True, filters={"label": "agentteam"})}
+    return {c.id for c in client().containers.list(all=True, sparse=True,
+                                                   filters={"label": "agentteam"})}
 
 
 # -- 1. input files are copied without following links --------------------------------

@@ -75,9 +75,9 @@ def test_sigterm_during_code_execution_removes_the_container_and_runner_file(ser
                                                                             tmp_path):
     from agentteam.executors.docker import client
 
-    def ours():
-        return {c.id for c in client().containers.list(all=True, filters={"label": "agentteam"})}
-    before = ours()
+    def ours():   # this run's container (other runs may share the engine)
+        return {c.id for c in client().containers.list(
+            all=True, sparse=True, filters={"label": f"agentteam.pid={proc.pid}"})}
     script(server, {"Coder": ["```python\nimport time\nprint('working', flush=True)\n"
                               "time.sleep(100)\n```"]})
     proc, t = start(team_file(TEAM, executor="docker"), tmp_path)
@@ -86,7 +86,7 @@ def test_sigterm_during_code_execution_removes_the_container_and_runner_file(ser
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(work.glob(".agentteam_*")):
         time.sleep(0.05)
-    assert list(work.glob(".agentteam_*")) and ours() - before   # the block is running
+    assert list(work.glob(".agentteam_*")) and ours()   # the block is running
     time.sleep(1)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
@@ -94,7 +94,7 @@ def test_sigterm_during_code_execution_removes_the_container_and_runner_file(ser
     last = ended(t)
     assert (last["reason"], last["error"], last["exit_code"]) == \
         ("interrupted", "stopped by SIGTERM", 143)
-    assert ours() - before == set()
+    assert ours() == set()
     assert not list(work.glob(".agentteam_*"))
 
 

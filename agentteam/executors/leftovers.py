@@ -37,8 +37,10 @@ def remove_leftovers(c) -> Leftovers:
     other hosts sharing the engine, of live runs, or that cannot be judged are kept.
     """
     done = Leftovers()
-    for ct in c.containers.list(all=True, filters={"label": LABEL}):
-        if not orphaned(ct.labels):
+    # sparse: no inspection per container, which fails when another run removes its own
+    # container between the listing and the inspection
+    for ct in c.containers.list(all=True, sparse=True, filters={"label": LABEL}):
+        if not orphaned(ct.attrs.get("Labels") or {}):
             done.kept += 1
             continue
         try:

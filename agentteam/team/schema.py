@@ -130,9 +130,13 @@ class CodeExecution(_Strict):
                              "agentteam-sandbox:latest or ghcr.io/org/image:tag)")
         return v
 
-    @field_validator("user")
+    @field_validator("user", mode="before")
     @classmethod
-    def _user(cls, v: str) -> str:
+    def _user(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)     # `user: 1000`
+        if not isinstance(v, str):
+            return v       # the type error is pydantic's
         m = re.fullmatch(r"(\d+)(?::(\d+))?", v.strip())
         if not m:
             raise ValueError(f"{v!r} is not a numeric user: write uid:gid, like \"1000:1000\"")
