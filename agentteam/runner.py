@@ -200,7 +200,12 @@ def _input_files(team: TeamSpec) -> list[Path]:
     out, problems = [], []
     for i, name in enumerate(team.code_execution.files):
         path = (team.base_dir / name).resolve()
-        if not path.is_file():
+        # Run code controls the work dir: an input read from there could be a link to any
+        # file of the host, copied back for the code to read.
+        if workdir.inside(team.base_dir / name, team.work_dir):
+            problems.append(f"{team.source}: code_execution.files[{i}]: {name} is in the work "
+                            "dir, which run code can change; list files from outside it")
+        elif not path.is_file():
             problems.append(f"{team.source}: code_execution.files[{i}]: no file {name} next to "
                             "the team file")
         out.append(path)

@@ -329,3 +329,15 @@ def test_local_background_processes_do_not_outlive_their_block(tmp_path):
     pids = [int((tmp_path / "w" / f).read_text()) for f in ("setsid.pid", "nohup.pid",
                                                               "daemon.pid")]
     assert all(_gone(p) for p in pids), [p for p in pids if not _gone(p)]
+
+
+def test_an_input_file_inside_the_work_dir_is_refused(server, team_file, tmp_path):
+    """Run code could have made it a link to any host file, copied back for it to read."""
+    (tmp_path / "groupchat").mkdir()
+    os.symlink("/etc/hostname", tmp_path / "groupchat" / "in.csv")
+    team = team_file(TEAM.replace("files: [data.csv]", "files: [groupchat/in.csv]"),
+                     executor="none", extra="")
+    r = run_process("run", team, cwd=tmp_path)
+    assert r.returncode == 2 and "code_execution.files[0]: groupchat/in.csv is in the work dir" \
+        in r.stderr
+    assert not (tmp_path / "groupchat" / "hostname").exists() and not server.completions()

@@ -44,6 +44,12 @@ def ensure(work_dir: Path, owner: tuple[int, int] | None = None) -> bool:
     return True
 
 
+def inside(path: Path, work_dir: Path) -> bool:
+    """Is ``path`` in the work dir, by its name or by where its links lead?"""
+    named = Path(os.path.normpath(path.absolute()))
+    return named.is_relative_to(work_dir) or path.resolve().is_relative_to(work_dir)
+
+
 def copy_inputs(files: list[Path], work_dir: Path) -> None:
     """Put the team's input files into the work dir without following anything there.
 
