@@ -1,7 +1,7 @@
 """The ``agentteam`` command: the only place that prints errors and exits.
 
 Exit codes (spec §2): 0 keyword, 3 max_round/budget, 1 model/execution/runtime
-failure, 2 bad usage or team file, 130 interrupted.
+failure, 2 bad usage or team file, 130 interrupted (143 SIGTERM, 129 SIGHUP).
 """
 
 from __future__ import annotations
@@ -75,6 +75,9 @@ def validate(files: List[Path] = typer.Argument(..., help="Team files to check."
         try:
             team = load_team(f)
             print(safe(f"ok: {f} ({team.name}, {len(team.agents)} agents)"))
+            if team.work_dir_outside():
+                print(safe(f"note: {f}: the work dir {team.work_dir} is outside the team's "
+                           "folder (allow_work_dir_outside_team: true); code can write there"))
         except ConfigError as e:
             bad += 1
             for line in [str(p) for p in e.problems] or [str(e)]:
@@ -136,6 +139,9 @@ def _drive(req, view, human, as_json: bool = False, team=None, soft_interrupt: b
     except AgentTeamError as e:
         _fail(e, as_json)
         raise   # unreachable: _fail exits
+    except KeyboardInterrupt as e:   # before the run started: nothing to close yet
+        print("interrupted", file=sys.stderr)
+        raise typer.Exit(getattr(e, "exit_code", 130)) from None
 
 
 def _build_missing_image(image: str) -> None:
@@ -411,13 +417,32 @@ def _progress(line: str) -> None:
     print(safe(line), file=sys.stderr, flush=True)
 
 
+def _stop_signals() -> None:
+    """SIGTERM and SIGHUP end a run the way Ctrl-C does: raised as ``Interrupted`` in the
+    main thread. The first one only: a second must not cut the orderly end short."""
+    import signal
+
+    from .errors import Interrupted
+    caught: list[int] = []
+
+    def handler(signum, frame) -> None:
+        if not caught:
+            caught.append(signum)
+            raise Interrupted(signum)
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:   # nohup stays
+            signal.signal(sig, handler)
+
+
 def main() -> None:
     """Console-script entry point."""
+    _stop_signals()
     try:
         app()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(getattr(e, "exit_code", 130))
 
 
 if __name__ == "__main__":

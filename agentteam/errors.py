@@ -192,3 +192,16 @@ class ExecutionError(AgentTeamError):
 
 class ReplayDiverged(AgentTeamError):
     """A replayed run asked for a reply the recording does not have."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGHUP) raised where Ctrl-C would be: the run ends in the
+    same order (container removed, transcript closed), with the signal named and the
+    shell's exit code for it (128 + the signal's number)."""
+
+    def __init__(self, signum: int):
+        import signal
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        self.exit_code = 128 + signum
+        super().__init__(self.name)

@@ -9,7 +9,6 @@ events, and releases everything on every way out. Nothing here prints or exits.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,7 +21,7 @@ from .conversation.redaction import redact_event
 from .conversation.termination import terminates
 from .conversation.transcript import Recorded, TranscriptWriter, default_path, read
 from .errors import ConfigError, ExecutionError, UsageError
-from .executors import make_executor
+from .executors import make_executor, workdir
 from .executors.base import CodeExecutor
 from .models import profiles as profiles_mod
 from .models.base import ChatModel
@@ -164,6 +163,7 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
         team = load_team(team_file, _AnyEnv() if req.replay else None)
     team = _with_work_dir(team, req)
     resume_notices = _check_resume(resume, team) if resume else []
+    _check_work_dir(team, req)
     if req.max_round is not None and req.max_round < 1:
         raise ConfigError(f"--max-round must be at least 1 (got {req.max_round})")
     check_people(team, req.human, req.interactive)
@@ -179,7 +179,7 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
         # everywhere, speaker selection included: `none` means no proxy has code to run.
         team = team.model_copy(update={"code_execution": team.code_execution.model_copy(
             update={"executor": executor.name})})
-    _copy_inputs(team, input_files)
+    _copy_inputs(team, input_files, executor)
     path = Path(req.transcript) if req.transcript else \
         (resume.path if resume else default_path(team.name))
     tracer = _tracer(req, profiles, notices)
@@ -243,11 +243,27 @@ def _with_work_dir(team: TeamSpec, req: RunRequest) -> TeamSpec:
     return team.model_copy(update={"code_execution": spec})
 
 
+def _check_work_dir(team: TeamSpec, req: RunRequest) -> None:
+    """Code gets write access to the work dir: one outside the team's folder must be asked
+    for (by the team file's key, or by the caller's own ``work_dir``/``own_work_dir``)."""
+    from .team.load import work_dir_outside_message
+    if req.work_dir or req.own_work_dir or team.code_execution.allow_work_dir_outside_team:
+        return
+    if team.work_dir_outside():   # checked again here: a link may have changed since loading
+        raise ConfigError(f"{team.source or 'team'}: code_execution.work_dir: "
+                          f"{work_dir_outside_message(team)}")
+
+
 def _input_files(team: TeamSpec) -> list[Path]:
     out, problems = [], []
     for i, name in enumerate(team.code_execution.files):
         path = (team.base_dir / name).resolve()
-        if not path.is_file():
+        # Run code controls the work dir: an input read from there could be a link to any
+        # file of the host, copied back for the code to read.
+        if workdir.inside(team.base_dir / name, team.work_dir):
+            problems.append(f"{team.source}: code_execution.files[{i}]: {name} is in the work "
+                            "dir, which run code can change; list files from outside it")
+        elif not path.is_file():
             problems.append(f"{team.source}: code_execution.files[{i}]: no file {name} next to "
                             "the team file")
         out.append(path)
@@ -256,15 +272,14 @@ def _input_files(team: TeamSpec) -> list[Path]:
     return out
 
 
-def _copy_inputs(team: TeamSpec, files: list[Path]) -> None:
-    """Put the team's input files into the work dir (never overwriting the run's own)."""
+def _copy_inputs(team: TeamSpec, files: list[Path], executor: CodeExecutor | None) -> None:
+    """Put the team's input files into the work dir (never overwriting the run's own file,
+    never through a link; see ``executors.workdir``)."""
     if not files:
         return
-    team.work_dir.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        target = team.work_dir / f.name
-        if not target.exists():
-            shutil.copyfile(f, target)
+    owner = executor.work_dir_owner() if executor is not None else None
+    workdir.ensure(team.work_dir, owner)
+    workdir.copy_inputs(files, team.work_dir)
 
 
 class _AnyEnv(dict):

@@ -93,7 +93,7 @@ def sandbox(tmp_path):
 
 def containers() -> list:
     from agentteam.executors.docker import client
-    return client().containers.list(all=True, filters={"label": "agentteam"})
+    return client().containers.list(all=True, sparse=True, filters={"label": "agentteam"})
 
 
 @docker
@@ -189,8 +189,12 @@ def test_docker_leftovers_of_dead_runs_are_removed(tmp_path):
     ct = c.containers.create("agentteam-sandbox:latest", ["sleep", "infinity"],
                              labels={"agentteam": "1", "agentteam.pid": "999999",
                                      "agentteam.host": os.uname().nodename})
-    assert remove_leftovers(c) >= 1
-    assert ct.id not in [x.id for x in containers()]
+    try:
+        assert remove_leftovers(c).removed >= 1
+        assert ct.id not in [x.id for x in containers()]
+    finally:
+        if ct.id in [x.id for x in containers()]:
+            ct.remove(force=True)
 
 
 @docker

@@ -38,7 +38,8 @@ agents:
 
 def our_containers() -> list:
     from agentteam.executors.docker import client
-    return client().containers.list(all=True, filters={"label": "agentteam"})
+    # sparse: a container another run removes meanwhile must not break the listing
+    return client().containers.list(all=True, sparse=True, filters={"label": "agentteam"})
 
 
 def start(team, tmp_path):

@@ -13,7 +13,7 @@ from inspect import GEN_CLOSED, getgeneratorstate
 from pathlib import Path
 from typing import Callable, Generator, Iterator, Protocol
 
-from ..errors import AgentTeamError, ContextOverflow
+from ..errors import AgentTeamError, ContextOverflow, Interrupted
 from ..executors.base import CodeExecutor
 from ..models.base import ChatModel, Completion, Cut, Delta, RetryNote
 from ..team import AgentSpec, TeamSpec, executes_code, human_input
@@ -87,14 +87,16 @@ class GroupChat(ChoosingSpeakers):
     def run(self) -> Generator[Event, None, None]:
         """Run the chat to its end, yielding events; the last one is always RunEnded."""
         self._started = self.clock()
-        reason, error = "max_round", None
+        reason, error, code = "max_round", None, None
         try:
             yield from self._begin()
             reason = yield from self._loop()
         except _Stop as s:
             reason, error = s.reason, s.error
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             reason = "interrupted"
+            if isinstance(e, Interrupted):
+                error, code = f"stopped by {e.name}", e.exit_code
         except AgentTeamError as e:
             reason, error = "error", str(e)
         finally:
@@ -103,7 +105,7 @@ class GroupChat(ChoosingSpeakers):
         yield from self._flush_partial()
         yield from self._emit(RunEnded(reason, self.rounds, self.usage_summary(),
                                        str(self.transcript.path) if self.transcript else "",
-                                       error, EXIT_CODES.get(reason, 1)))
+                                       error, code or EXIT_CODES.get(reason, 1)))
         if self.transcript:
             self.transcript.close()
 
@@ -152,8 +154,9 @@ class GroupChat(ChoosingSpeakers):
             agent = self.team.agent(speaker)
             try:
                 message = yield from self._turn(agent)
-            except KeyboardInterrupt:
-                if not self.soft_interrupt or agent.kind == "user_proxy":
+            except KeyboardInterrupt as e:
+                if not self.soft_interrupt or agent.kind == "user_proxy" \
+                        or isinstance(e, Interrupted):   # a stop signal ends even a chat
                     raise
                 yield from self._flush_partial()
                 yield from self._emit(Notice("reply stopped (Ctrl-C); your turn", "warning"))
@@ -364,22 +367,28 @@ class GroupChat(ChoosingSpeakers):
 def drive(events: Generator[Event, None, None], on_event: Callable[[Event], None]) -> RunEnded:
     """Feed every event to ``on_event``; Ctrl-C anywhere (even twice) ends the run in order.
 
-    A Ctrl-C that lands in ``on_event`` is thrown into the run loop, which decides
-    what it means (end the run, or in chat, stop the reply).
+    A Ctrl-C (or a stop signal raised as ``Interrupted``) that lands in ``on_event`` is
+    thrown into the run loop, which decides what it means (end the run, or in chat,
+    stop the reply).
     """
     ended: RunEnded | None = None
-    interrupted = False
+    pending: KeyboardInterrupt | None = None
+    last: KeyboardInterrupt | None = None
     while True:
         try:
-            ev = events.throw(KeyboardInterrupt) if interrupted else next(events)
-            interrupted = False
+            ev = events.throw(pending) if pending is not None else next(events)
+            pending = None
             if isinstance(ev, RunEnded):
                 ended = ev
             on_event(ev)
         except StopIteration:
             break
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
+            last = e
             if getgeneratorstate(events) == GEN_CLOSED:     # the loop itself is gone
                 break
-            interrupted = True
+            pending = e
+    if ended is None and isinstance(last, Interrupted):
+        return RunEnded("interrupted", 0, error=f"stopped by {last.name}",
+                        exit_code=last.exit_code)
     return ended or RunEnded("interrupted", 0, exit_code=130)

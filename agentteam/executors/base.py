@@ -1,13 +1,20 @@
-"""The executor interface and what every executor shares: output capping."""
+"""The executor interface and what every executor shares: the work dir and its quota,
+waiting for a block, and output capping."""
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
+from typing import Callable
 
 from ..conversation.messages import CodeBlock, CodeResult
 from ..errors import ExecutionError
 from ..team import CodeExecution
+from ..team.schema import parse_size
+from . import workdir
+
+TIMED_OUT = "timed out"
 
 
 class CodeExecutor:
@@ -19,6 +26,11 @@ class CodeExecutor:
     def __init__(self, spec: CodeExecution, work_dir: Path):
         self.spec = spec
         self.work_dir = Path(work_dir)
+        # a spec of None: a test double that runs nothing
+        size = parse_size(spec.work_dir_max_size) if spec is not None else None
+        self.quota = workdir.Quota(self.work_dir, size or 2**30,
+                                   spec.work_dir_max_files if spec is not None else 10_000)
+        self._started = False
 
     _thread: threading.Thread | None = None
     _start_error: BaseException | None = None
@@ -26,9 +38,15 @@ class CodeExecutor:
     def check(self) -> None:
         """Fast checks before any model call (engine reachable, image present)."""
 
+    def work_dir_owner(self) -> tuple[int, int] | None:
+        """Who a work dir that agentteam creates belongs to (None: whoever runs agentteam)."""
+        return None
+
     def start(self) -> None:
         """Get ready (create the work dir, start a container). Raise ExecutionError if not."""
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        workdir.ensure(self.work_dir, self.work_dir_owner())
+        self.quota.start_run()
+        self._started = True
 
     def start_background(self) -> None:
         """Start in a thread, so that start-up overlaps the first model call."""
@@ -76,8 +94,32 @@ class NoExecutor(CodeExecutor):
         raise ExecutionError("code execution is off for this run (executor: none)")
 
 
+def wait_block(finished: Callable[[float], bool], timeout: float,
+               quota: workdir.Quota) -> str | None:
+    """Wait until ``finished(seconds)`` reports the block's end; say why it must be killed
+    instead: ``TIMED_OUT``, or the quota's note when the block fills the work dir."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return TIMED_OUT
+        if finished(min(left, 0.25)):
+            return None
+        note = quota.exceeded()
+        if note:
+            return note
+
+
+def kill_note(why: str | None, timeout: float) -> str:
+    """The line added to a block's output when it was stopped from outside."""
+    if why == TIMED_OUT:
+        return f"\n[killed: the block ran longer than {timeout:g}s]"
+    return f"\n[stopped: {why}]"
+
+
 class OutputCap:
-    """Collects output up to ``limit`` characters and counts the bytes beyond it."""
+    """Keeps the first ``limit`` bytes of output (cut at a character boundary) and counts
+    the bytes beyond them."""
 
     def __init__(self, limit: int):
         self.limit = limit
@@ -93,4 +135,24 @@ class OutputCap:
             self.dropped += max(0, len(data) - max(room, 0))
 
     def text(self) -> str:
-        return self.kept.decode("utf-8", "replace")
+        return self._shown().decode("utf-8", "replace")
+
+    def truncated(self) -> int:
+        """Bytes not shown: those past the limit, and a character cut in half by it."""
+        with self.lock:
+            return self.dropped + len(self.kept) - len(self._shown())
+
+    def _shown(self) -> bytes:
+        kept = bytes(self.kept)
+        return kept[:_whole_utf8(kept)] if self.dropped else kept
+
+
+def _whole_utf8(data: bytes) -> int:
+    """The length of ``data`` without a UTF-8 sequence cut short at its end."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if 0x80 <= byte < 0xC0:       # a continuation byte: its lead is further back
+            continue
+        need = 4 if byte >= 0xF0 else 3 if byte >= 0xE0 else 2 if byte >= 0xC0 else 1
+        return len(data) - back if need > back else len(data)
+    return len(data)

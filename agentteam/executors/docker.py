@@ -1,9 +1,11 @@
 """``executor: docker``: one hardened container per run, ``docker exec`` per block.
 
-The work dir is the only mount (at /workspace). No network unless asked, all
-capabilities dropped, no-new-privileges, pids/memory/CPU limits, a non-root
-user, a read-only root filesystem with a small tmpfs /tmp, and an environment
-that holds no variable of the host. The only module that imports ``docker``.
+The work dir is the only mount (at /workspace); its mode is never changed: code
+runs as a user who can already write it (``exec_user``). No network unless asked,
+all capabilities dropped, no-new-privileges, pids/memory/CPU/file-size limits, a
+non-root user, a read-only root filesystem with a small tmpfs /tmp, and an
+environment that holds no variable of the host. The only module that imports
+``docker``.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import time
 import uuid
 
 from ..conversation.messages import CodeBlock, CodeResult
-from ..errors import ExecutionError
-from .base import CodeExecutor, OutputCap
+from ..errors import ExecutionError, UsageError
+from ..team.schema import parse_size
+from .base import TIMED_OUT, CodeExecutor, OutputCap, kill_note, wait_block
+from .leftovers import LABEL, owner_labels, remove_leftovers
 
-LABEL = "agentteam"
+DEFAULT_USER = "1000:1000"
 SANDBOX_ENV = {"HOME": "/tmp", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp",
                "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
                "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
@@ -42,32 +46,6 @@ def client(timeout: float = 30):
         raise ExecutionError(f"Docker is not reachable ({type(e).__name__}); {FIX}") from None
 
 
-def remove_leftovers(c) -> int:
-    """Remove agentteam containers whose owning process is gone (after a kill -9)."""
-    removed = 0
-    for ct in c.containers.list(all=True, filters={"label": LABEL}):
-        pid = int(ct.labels.get(f"{LABEL}.pid", "0") or 0)
-        host = ct.labels.get(f"{LABEL}.host", "")
-        if host == os.uname().nodename and pid and _alive(pid):
-            continue
-        try:
-            ct.remove(force=True)
-            removed += 1
-        except Exception:  # already gone: fine
-            pass
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
 class DockerExecutor(CodeExecutor):
     """Runs blocks in one long-lived sandbox container."""
 
@@ -80,6 +58,7 @@ class DockerExecutor(CodeExecutor):
         self.run_id = uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
         self._closed = False
+        self._user: str | None = None
 
     def check(self) -> None:
         import docker.errors
@@ -91,35 +70,73 @@ class DockerExecutor(CodeExecutor):
             raise ExecutionError(f"the sandbox image `{self.spec.image}` is missing; build it "
                                  "with `agentteam sandbox build` (or `agentteam sandbox build "
                                  "--offline` without a registry)") from None
+        self._check_cpus()
+        self.exec_user()   # a work dir the sandbox cannot use is refused before any call
+
+    def _check_cpus(self) -> None:
+        try:
+            ncpu = int(self.client.info().get("NCPU") or 0)
+        except Exception:  # an engine that does not say: Docker itself will tell
+            return
+        if ncpu and self.spec.cpus > ncpu:
+            raise UsageError(f"code_execution.cpus is {self.spec.cpus:g}, but the Docker "
+                             f"engine has {ncpu} CPU(s); set `cpus` to {ncpu} or less")
+
+    def work_dir_owner(self) -> tuple[int, int] | None:
+        """As root, a work dir agentteam creates belongs to the sandbox user."""
+        return self.spec.user_ids() if os.geteuid() == 0 else None
+
+    def exec_user(self) -> str:
+        """Who code runs as (never root), chosen so that the work dir is writable without
+        changing any folder's mode: the user the team names; else you (when not root);
+        else, as root, the work dir's owner (the sandbox user, when agentteam made it)."""
+        if self._user:
+            return self._user
+        uid, gid = self.spec.user_ids()
+        if self.spec.user != DEFAULT_USER:
+            return f"{uid}:{gid}"
+        if os.geteuid() != 0:
+            return f"{os.getuid()}:{os.getgid()}"
+        try:
+            st = os.stat(self.work_dir)
+        except FileNotFoundError:   # agentteam creates it, for the sandbox user
+            return f"{uid}:{gid}"
+        if st.st_uid != 0:
+            return f"{st.st_uid}:{st.st_gid}"
+        raise UsageError(f"the work dir {self.work_dir} belongs to root, and the sandbox never "
+                         "runs code as root (agentteam changes no folder it did not create): "
+                         f"give it to the sandbox user (`chown {uid}:{gid} {self.work_dir}`), "
+                         "remove it so that agentteam creates it, or set `code_execution.user`")
 
     def user(self) -> str:
-        """Run as the host user (files in the work dir stay theirs); root maps to 1000."""
-        if self.spec.user != "1000:1000" or os.getuid() == 0:
-            return self.spec.user
-        return f"{os.getuid()}:{os.getgid()}"
+        """The ``uid:gid`` blocks run as (fixed when the container starts)."""
+        return self.exec_user()
 
     def start(self) -> None:
-        super().start()
         if self.client is None:
             self.check()
+        super().start()
+        self._user = self.exec_user()
         remove_leftovers(self.client)
-        if self.user().split(":")[0] != str(os.getuid()):
-            os.chmod(self.work_dir, 0o777)  # the sandbox user must be able to write here
+        from docker.types import Ulimit
         s = self.spec
+        fsize = parse_size(s.work_dir_max_size) or -1
         try:
             ct = self.client.containers.create(
                 s.image, ["sleep", "infinity"], detach=True, name=f"agentteam-{self.run_id}",
-                labels={LABEL: "1", f"{LABEL}.pid": str(os.getpid()),
-                        f"{LABEL}.host": os.uname().nodename, f"{LABEL}.run": self.run_id},
+                labels={LABEL: "1", **owner_labels(), f"{LABEL}.run": self.run_id},
                 network_mode=s.network, cap_drop=["ALL"], security_opt=["no-new-privileges"],
-                pids_limit=s.pids_limit, mem_limit=s.memory, memswap_limit=s.memory,
+                pids_limit=s.pids_limit, mem_limit=parse_size(s.memory),
+                memswap_limit=parse_size(s.memory),
                 # An init (tini) reaps the zombies of killed blocks, which would otherwise
                 # hold pids. It and its `sleep` run as uid 0 with no capability, so that the
                 # sandbox user's `kill -9 -1` cannot stop the container; code always runs as
                 # the sandbox user, through exec.
                 init=True, user="0:0",
                 nano_cpus=int(s.cpus * 1e9), read_only=True,
-                tmpfs={"/tmp": f"size={s.tmpfs_size},mode=1777"},
+                tmpfs={"/tmp": f"size={parse_size(s.tmpfs_size)},mode=1777"},
+                # the kernel stops any one file at the run's work dir allowance, at once
+                ulimits=[Ulimit(name="fsize", soft=fsize, hard=fsize)],
                 volumes={str(self.work_dir): {"bind": "/workspace", "mode": "rw"}},
                 working_dir="/workspace", environment=dict(SANDBOX_ENV))
         except Exception as e:
@@ -140,47 +157,81 @@ class DockerExecutor(CodeExecutor):
             raise ExecutionError("the sandbox container is not running")
         name = f".agentteam_{uuid.uuid4().hex[:8]}" + (".py" if block.language == "python" else ".sh")
         host_file = self.work_dir / name
-        host_file.write_text(block.code, encoding="utf-8")
-        os.chmod(host_file, 0o644)
+        _write_new(host_file, block.code)
         cmd = ["python3", f"/workspace/{name}"] if block.language == "python" \
             else ["sh", f"/workspace/{name}"]
+        self.quota.start_block()
         try:
             result = self._exec(block, cmd)
-            if result.exit_code != 0 and _EXEC_FAILED in result.output:
-                # The container could not even start a process (a fork bomb's survivors
-                # hold every pid): reset it and run the block once more.
+            if isinstance(result, str):
+                # Docker itself says that no process started (a fork bomb's survivors held
+                # every pid, the container had stopped): nothing of the block ran, so a
+                # reset and one more try repeat nothing.
                 self._reset()
                 result = self._exec(block, cmd)
+            if isinstance(result, str):
+                raise ExecutionError(f"the sandbox could not start the block: {result}; "
+                                     "`agentteam sandbox check` tells more")
             return result
         finally:
             host_file.unlink(missing_ok=True)
 
-    def _exec(self, block: CodeBlock, cmd: list[str]) -> CodeResult:
+    def _exec(self, block: CodeBlock, cmd: list[str]) -> CodeResult | str:
+        """Run one block; Docker's reason instead when it started no process for it.
+
+        Whether the block started is Docker's word (an exec that could not be created, or
+        one whose inspection shows no pid), never the block's own output.
+        """
         api = self.client.api
         cap = OutputCap(self.spec.output_limit)
         start = time.monotonic()
         try:
             exec_id = api.exec_create(self.container.id, cmd, user=self.user(),
                                       environment=dict(SANDBOX_ENV), workdir="/workspace")["Id"]
+        except Exception as e:   # no exec exists: nothing can have run
+            return _short(e)
+        try:
             stream = api.exec_start(exec_id, stream=True, demux=False)
         except Exception as e:
-            raise ExecutionError(f"the sandbox container stopped answering: {_short(e)}; "
-                                 "`agentteam sandbox check` tells more") from None
+            return self._not_started(exec_id, _short(e))
         done = threading.Event()
         reader = threading.Thread(target=_drain, args=(stream, cap, done), daemon=True)
         reader.start()
-        timed_out = not done.wait(self.spec.timeout)
+        why = wait_block(done.wait, self.spec.timeout, self.quota)
         self._kill_all()   # on time-out, and so that no background process outlives its block
         done.wait(10)
-        info = api.exec_inspect(exec_id)
-        code = 124 if timed_out else (info.get("ExitCode") if info.get("ExitCode") is not None else -1)
+        info = self._inspect(exec_id)
+        if not info.get("Running") and info.get("Pid") == 0:
+            return cap.text().strip() or "Docker started no process"
+        why = why or self.quota.exceeded(force=True)
+        code = -1 if info.get("ExitCode") is None else info["ExitCode"]
+        if why == TIMED_OUT:
+            code = 124
+        elif why and code == 0:   # finished, but past the work dir's quota
+            code = 1
         out = cap.text()
-        if timed_out:
-            out += f"\n[killed: the block ran longer than {self.spec.timeout:g}s]"
+        if why:
+            out += kill_note(why, self.spec.timeout)
         elif code == 137:
             out += "\n[killed: out of memory or process limit (exit 137)]"
-        return CodeResult(block.language, code, out, time.monotonic() - start, timed_out,
-                          cap.dropped)
+        return CodeResult(block.language, code, out, time.monotonic() - start,
+                          why == TIMED_OUT, cap.truncated())
+
+    def _not_started(self, exec_id: str, error: str) -> str:
+        """``error`` when Docker shows that the exec never started a process; else the
+        block may have run, and it is not run again."""
+        info = self._inspect(exec_id)
+        if not info.get("Running") and info.get("Pid") == 0:
+            return error
+        raise ExecutionError(f"the sandbox container stopped answering: {error}; "
+                             "`agentteam sandbox check` tells more")
+
+    def _inspect(self, exec_id: str) -> dict:
+        try:
+            return self.client.api.exec_inspect(exec_id)
+        except Exception as e:  # docker-py raises APIError and friends
+            raise ExecutionError(f"the sandbox container stopped answering: {_short(e)}; "
+                                 "`agentteam sandbox check` tells more") from None
 
     def _kill_all(self) -> None:
         """Kill every process of the sandbox user but the container's init (pid 1).
@@ -223,7 +274,13 @@ class DockerExecutor(CodeExecutor):
             self.container = None
 
 
-_EXEC_FAILED = "OCI runtime exec failed"
+def _write_new(path, text: str) -> None:
+    """Create ``path`` for the block's code: a new file, never through a link."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o644)   # readable by the sandbox user whatever the umask
+        f.write(text)
 
 
 def _drain(stream, cap: OutputCap, done: threading.Event) -> None:

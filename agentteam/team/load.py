@@ -67,7 +67,28 @@ def parse_team(text: str, file: str = "<team>", env: dict[str, str] | None = Non
         raise ConfigError("\n".join(map(str, problems)), problems)
     assert team is not None
     team.source = file
+    where = _work_dir_problem(team)
+    if where:
+        loc = ("code_execution", "work_dir")
+        line, col = yamlsafe.position(positions, loc)
+        problem = Problem(file, line, col, yamlsafe.format_path(loc), where)
+        raise ConfigError(str(problem), [problem])
     return team
+
+
+def _work_dir_problem(team: TeamSpec) -> str | None:
+    """Why the work dir may not be used: it lies outside the team's folder, unasked."""
+    if team.code_execution.allow_work_dir_outside_team or not team.work_dir_outside():
+        return None
+    return work_dir_outside_message(team)
+
+
+def work_dir_outside_message(team: TeamSpec) -> str:
+    """The one-line refusal of a work dir outside the team's folder, with both fixes."""
+    return (f"`{team.code_execution.work_dir}` is {team.work_dir}, not a folder inside the "
+            f"team's folder {team.base_dir}: code runs with write access to it; choose a "
+            "folder inside, or set `allow_work_dir_outside_team: true` under "
+            "`code_execution` if that is what you mean")
 
 
 _MODELS: dict[str, type[BaseModel]] = {"": TeamSpec, "models": ModelProfile, "termination": Termination,
@@ -110,6 +131,8 @@ def _from_pydantic(err: ErrorDetails, loc: tuple, positions: dict, file: str) ->
         if not hint and fields:
             msg += f"; allowed: {', '.join(fields)}"
         return Problem(file, line, col, path, msg)
+    if kind == "value_error":   # our validators' own messages, kept as they are
+        return Problem(file, line, col, path, str(err.get("ctx", {}).get("error", err["msg"])))
     if kind == "missing":
         return Problem(file, line, col, path, f"required key `{loc[-1]}` is missing")
     if kind == "literal_error":

@@ -15,6 +15,14 @@ VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 LITERAL_KEY_RE = re.compile(r"^(sk-|sk_|AIza|xai-|gsk_|hf_|AKIA|ghp_)[A-Za-z0-9_\-]{8,}|^[A-Fa-f0-9]{32}$")
 KEYLESS = {"NULL", "EMPTY", "NONE", "", "NOKEY", "NO-KEY", "LOCAL"}
 
+# A Docker image reference: [registry[:port]/]path[:tag][@digest], path in lowercase.
+IMAGE_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?/)?"
+                      r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+                      r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+                      r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$")
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmg]?)b?\s*$", re.IGNORECASE)
+
 DEFAULT_CODER = (
     "Coder. You are a skilled Python engineer. Solve the task step by step. When code is "
     "needed, write one complete ```python (or ```sh) block that can run as it is and prints "
@@ -23,6 +31,14 @@ DEFAULT_CODER = (
 DEFAULT_ASSISTANT = (
     "You are a helpful assistant in a group chat. Be brief and concrete. Reply TERMINATE when "
     "the task is done.")
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes in ``512m``, ``1g``, ``1.5g``, ``20000`` (k/m/g are powers of 1024); None if not a size."""
+    m = _SIZE_RE.match(text)
+    if not m:
+        return None
+    return int(float(m.group(1)) * 1024 ** " kmg".index((m.group(2) or " ").lower()))
 
 
 class _Strict(BaseModel):
@@ -75,16 +91,63 @@ class CodeExecution(_Strict):
     executor: Literal["docker", "local", "none"] = "docker"
     image: str = "agentteam-sandbox:latest"
     work_dir: str = "groupchat"
+    # A work dir outside the team file's folder must be asked for by name.
+    allow_work_dir_outside_team: bool = False
     timeout: float = Field(60, gt=0)
     network: Literal["none", "bridge"] = "none"
     last_n_messages: int = Field(3, ge=1)
     memory: str = "1g"
-    cpus: float = Field(1.0, gt=0)
+    cpus: float = Field(1.0, ge=0.01, le=1024)
     pids_limit: int = Field(256, ge=16)
     tmpfs_size: str = "256m"
-    output_limit: int = Field(20_000, ge=100)    # characters kept per block
+    output_limit: int = Field(20_000, ge=100)    # bytes kept per block
     user: str = "1000:1000"
     files: list[str] = Field(default_factory=list)   # copied into the work dir before a run
+    # What one run may add to the work dir; also the largest file a block may write.
+    work_dir_max_size: str = "1g"
+    work_dir_max_files: int = Field(10_000, ge=1)
+
+    @field_validator("memory", "tmpfs_size", "work_dir_max_size", mode="before")
+    @classmethod
+    def _size(cls, v: Any, info) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)
+        if isinstance(v, str):
+            least = {"memory": 6 * 2**20}.get(info.field_name, 1)
+            size = parse_size(v)
+            if size is None:
+                raise ValueError(f"{v!r} is not a size: write a number with k, m or g "
+                                 "(like 512m or 2g)")
+            if size < least:
+                raise ValueError(f"{v!r} is too small: at least {least // 2**20}m")
+        return v
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        if not IMAGE_RE.match(v):
+            raise ValueError(f"{v!r} is not a Docker image name (like "
+                             "agentteam-sandbox:latest or ghcr.io/org/image:tag)")
+        return v
+
+    @field_validator("user", mode="before")
+    @classmethod
+    def _user(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)     # `user: 1000`
+        if not isinstance(v, str):
+            return v       # the type error is pydantic's
+        m = re.fullmatch(r"(\d+)(?::(\d+))?", v.strip())
+        if not m:
+            raise ValueError(f"{v!r} is not a numeric user: write uid:gid, like \"1000:1000\"")
+        if int(m.group(1)) == 0:
+            raise ValueError("the sandbox never runs code as root (uid 0): choose another uid")
+        return v.strip()
+
+    def user_ids(self) -> tuple[int, int]:
+        """The sandbox user's uid and gid (the gid is the uid when not given)."""
+        uid, _, gid = self.user.partition(":")
+        return int(uid), int(gid or uid)
 
 
 class Cache(_Strict):
@@ -157,6 +220,12 @@ class TeamSpec(_Strict):
     @property
     def work_dir(self) -> Path:
         return (self.base_dir / self.code_execution.work_dir).resolve()
+
+    def work_dir_outside(self) -> bool:
+        """Does the work dir resolve (links followed) anywhere but a folder inside the
+        team file's folder? The folder itself counts as outside: it holds the team file."""
+        base = self.base_dir
+        return self.work_dir == base or not self.work_dir.is_relative_to(base)
 
 
 def system_message(agent: AgentSpec) -> str:

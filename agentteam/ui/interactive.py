@@ -17,7 +17,7 @@ from prompt_toolkit.history import FileHistory
 from rich.console import Console
 from rich.text import Text
 
-from ..errors import redact
+from ..errors import Interrupted, redact
 from .console import usage_table
 from .safe import safe
 
@@ -87,7 +87,9 @@ class PromptHuman:
         while True:
             try:
                 line = self._read()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as e:
+                if isinstance(e, Interrupted):
+                    raise           # SIGTERM/SIGHUP end the chat
                 continue            # Ctrl-C at the prompt clears the line
             except EOFError:
                 return "/exit"

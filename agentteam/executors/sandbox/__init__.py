@@ -128,8 +128,9 @@ def check(spec: CodeExecution | None = None) -> list[CheckRow]:
         rows.append(CheckRow("docker", True, f"engine {version} reachable"))
     except ExecutionError as e:
         return [CheckRow("docker", False, str(e))]
-    removed = remove_leftovers(c)
-    rows.append(CheckRow("leftovers", True, f"{removed} stale agentteam container(s) removed"))
+    left = remove_leftovers(c)
+    rows.append(CheckRow("leftovers", True, f"{left.removed} stale agentteam container(s) "
+                         f"removed; {left.kept} of live runs or other hosts left alone"))
     try:
         img = c.images.get(spec.image)
         rows.append(CheckRow("image", True, f"{spec.image} ({img.attrs.get('Size', 0) // 2**20} MB)"))
@@ -138,7 +139,7 @@ def check(spec: CodeExecution | None = None) -> list[CheckRow]:
                                              "build` (or `--offline`)"))
         return rows
     with tempfile.TemporaryDirectory(prefix="agentteam-check-") as work:
-        ex = DockerExecutor(spec, Path(work))
+        ex = DockerExecutor(spec, Path(work) / "work")   # made by the run, as a run's is
         try:
             t = time.monotonic()
             ex.start()
@@ -148,7 +149,7 @@ def check(spec: CodeExecution | None = None) -> list[CheckRow]:
             t = time.monotonic()
             ex.run(CodeBlock("sh", "true"))
             per_block = time.monotonic() - t
-        except ExecutionError as e:
+        except (ExecutionError, UsageError) as e:
             rows.append(CheckRow("container", False, str(e)))
             return rows
         finally:
