@@ -24,6 +24,7 @@ from .executors.base import CodeExecutor
 from .models import profiles as profiles_mod
 from .models.defaults import default_profiles
 from .models.profiles import Profile
+from .models.shared import SharedModels
 from .team import TeamSpec, executes_code, human_input, load_team
 
 
@@ -60,6 +61,7 @@ class Prepared:
     resume: Recorded | None = None
     notices: list[Notice] = field(default_factory=list)
     replay: Recorded | None = None
+    shared: SharedModels | None = None
 
     def model(self, no_cache: bool = False):
         """The ChatModel for this run: replayed, cached, or LiteLLM."""
@@ -67,7 +69,7 @@ class Prepared:
         if self.replay is not None:
             from .models.replay import ReplayModel
             return ReplayModel(self.replay, self.team)
-        model = ProviderModel(self.profiles)
+        model = ProviderModel(self.profiles, shared=self.shared)
         if self.team.cache is not None and not no_cache:
             from .models.cache import CachedModel
             c = self.team.cache
@@ -144,8 +146,11 @@ def choose_executor(team: TeamSpec, kind: str | None, ask: ExecutorChoice | None
 
 def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
             build_image: Callable[[str], None] | None = None,
-            team: TeamSpec | None = None) -> Prepared:
-    """Load and check everything a run needs; raise before any model is called."""
+            team: TeamSpec | None = None, shared: SharedModels | None = None) -> Prepared:
+    """Load and check everything a run needs; raise before any model is called.
+
+    ``shared``: what the runs of a batch share (their profiles, pools, rate gate).
+    """
     resume = read(req.resume) if req.resume else None
     if team is None:
         team_file = req.team_file or (resume.team_file if resume else None)
@@ -162,14 +167,19 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
     check_people(team, req.human, req.interactive)
     input_files = _input_files(team)
     replay = read(req.replay) if req.replay else None
-    profiles, notices = ({}, [Notice(f"replaying {req.replay}: no model is called")]) \
-        if replay else resolve_profiles(team, req.model)
+    if replay:
+        profiles, notices = {}, [Notice(f"replaying {req.replay}: no model is called")]
+    elif shared is not None and shared.profiles is not None:
+        profiles, notices = shared.profiles, []
+    else:
+        profiles, notices = resolve_profiles(team, req.model)
     executor = choose_executor(team, req.executor, ask_executor if req.interactive else None,
                                notices, build_image)
     _copy_inputs(team, input_files)
     path = Path(req.transcript) if req.transcript else \
         (resume.path if resume else default_path(team.name))
-    return Prepared(team, profiles, executor, TranscriptWriter(path), resume, notices, replay)
+    return Prepared(team, profiles, executor, TranscriptWriter(path), resume, notices, replay,
+                    shared)
 
 
 def _with_work_dir(team: TeamSpec, req: RunRequest) -> TeamSpec:
@@ -229,15 +239,18 @@ class TeamRun:
     def __init__(self, req: RunRequest, human: Human | None = None,
                  ask_executor: ExecutorChoice | None = None,
                  build_image: Callable[[str], None] | None = None,
-                 team: TeamSpec | None = None, soft_interrupt: bool = False):
+                 team: TeamSpec | None = None, soft_interrupt: bool = False,
+                 shared: SharedModels | None = None):
         self.req, self.human, self.soft_interrupt = req, human, soft_interrupt
         self._ask_executor, self._build_image, self._team = ask_executor, build_image, team
+        self._shared = shared
         self.prepared: Prepared | None = None
         self.chat: GroupChat | None = None
 
     def prepare(self) -> Prepared:
         if self.prepared is None:
-            self.prepared = prepare(self.req, self._ask_executor, self._build_image, self._team)
+            self.prepared = prepare(self.req, self._ask_executor, self._build_image, self._team,
+                                    self._shared)
         return self.prepared
 
     def events(self) -> Generator[Event, None, None]:

@@ -65,6 +65,13 @@ class WireClient:
                     limits=httpx.Limits(max_keepalive_connections=8))
             return self._clients[key]
 
+    def close(self) -> None:
+        """Close every pooled connection (a batch's shared client, at its end)."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            c.close()
+
     @staticmethod
     def request(p: Profile, messages: list[dict], agent: str = "") -> tuple[str, dict, dict]:
         """URL, headers and JSON body of a streamed chat completion for this profile."""
