@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -400,3 +401,234 @@ def test_examples_are_valid(tmp_path):
     for team, tasks in (("cars_analyst.yaml", "cars.jsonl"), ("coder.yaml", "coding.jsonl")):
         check_vars(load_team(root / "teams" / team), load_tasks(root / "tasks" / tasks))
 
+
+
+# -- the example task sets -----------------------------------------------------------------
+
+ANALYST_CODE = {
+    "Miles_per_Gallon (ignoring": "print(round(df['Miles_per_Gallon'].mean(), 2))",
+    "Origin Japan": "print(int((df['Origin'] == 'Japan').sum()))",
+    "most Horsepower": "print(df.loc[df['Horsepower'].idxmax(), 'Name'])",
+    "scatter plot": ("import matplotlib.pyplot as plt\n"
+                     "ax = df.plot.scatter(x='Weight_in_lbs', y='Horsepower')\n"
+                     "ax.set_xlabel('Weight (lbs)')\nax.set_ylabel('Horsepower')\n"
+                     "plt.savefig('plot.svg')\nprint('saved plot.svg')"),
+}
+
+
+def analyst(body: dict, agent: str) -> str:
+    """Plays the Analyst of teams/cars_analyst.yaml: real pandas code, then the answer."""
+    texts = [str(m.get("content") or "") for m in body.get("messages", [])]
+    if "exitcode: 0" in texts[-1]:
+        return f"The answer is {texts[-1].strip().splitlines()[-1]}. TERMINATE"
+    code = next(c for key, c in ANALYST_CODE.items() if key in "\n".join(texts))
+    return f"```python\nimport pandas as pd\ndf = pd.read_csv('cars.csv')\n{code}\n```"
+
+
+MODULES = {
+    "primes": "def is_prime(n):\n    return n > 1 and all(n % d for d in range(2, int(n ** 0.5) + 1))\n",
+    "fizz": ("def fizzbuzz(n):\n    return ['FizzBuzz' if i % 15 == 0 else 'Fizz' if i % 3 == 0 "
+             "else 'Buzz' if i % 5 == 0 else str(i) for i in range(1, n + 1)]\n"),
+    "words": "def reverse_words(s):\n    return ' '.join(reversed(s.split()))\n",
+}
+
+
+def coder(buggy: set[str]):
+    """Plays the Coder of teams/coder.yaml: writes the module (a wrong one for ``buggy``)."""
+    def respond(body: dict, agent: str) -> str:
+        texts = [str(m.get("content") or "") for m in body.get("messages", [])]
+        module = re.search(r"in the file (\w+)\.py", "\n".join(texts)).group(1)
+        if "exitcode: 0" in texts[-1]:
+            return f"{module}.py is saved and works. TERMINATE"
+        source = MODULES[module] if module not in buggy else "def is_prime(n):\n    return n % 2 == 1\n"
+        return (f"```python\nopen('{module}.py', 'w').write({source!r})\nimport {module}\n"
+                f"print('saved', {module}.__name__)\n```")
+    return respond
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(not docker_ready(), reason="no Docker engine with the sandbox image")
+def test_cars_questions_in_the_sandbox(server, tmp_path):
+    """tasks/cars.jsonl on teams/cars_analyst.yaml: the code and the checks run in Docker."""
+    import shutil
+    root = Path(__file__).resolve().parent.parent
+    shutil.copytree(root / "teams", tmp_path / "teams")
+    server.responder = analyst
+    server.models.append("gpt-4o-mini")
+    env = {"OPENAI_API_KEY": "sk-test-0123456789abcdefghij", "OPENAI_BASE_URL": server.url}
+    out = tmp_path / "out"
+    r = run_cli("batch", tmp_path / "teams" / "cars_analyst.yaml", root / "tasks" / "cars.jsonl",
+                "--out", out, "--concurrency", "2", "--min-pass-rate", "1", cwd=tmp_path,
+                env=env, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    by = {x["id"]: x for x in results(out)}
+    assert set(by) == {"mean-mpg", "japan-count", "most-horsepower", "plot-weight-hp"}
+    assert by["mean-mpg"]["expected_found"] and by["japan-count"]["expected_found"]
+    assert by["plot-weight-hp"]["check_exit_code"] == 0
+    assert (out / "work" / "plot-weight-hp-r1" / "plot.svg").exists()
+    assert (out / "work" / "mean-mpg-r1" / "cars.csv").exists()      # input copied in
+
+
+def test_coding_tasks_with_unit_test_checks(server, tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    env = {"OPENAI_API_KEY": "sk-test-0123456789abcdefghij", "OPENAI_BASE_URL": server.url}
+    server.responder = coder(buggy={"primes"})
+    server.models.append("gpt-4o-mini")
+    out = tmp_path / "out"
+    r = run_cli("batch", root / "teams" / "coder.yaml", root / "tasks" / "coding.jsonl",
+                "--out", out, "--executor", "local", cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    by = {x["id"]: x for x in results(out)}
+    assert by["fizzbuzz"]["passed"] and by["reverse-words"]["passed"]
+    assert not by["is-prime"]["passed"] and by["is-prime"]["check_exit_code"] == 1
+    assert "FAILED (failures=" in by["is-prime"]["check_output"]
+
+
+# -- Ray -----------------------------------------------------------------------------------
+
+# A test cluster on loopback only, with Ray's token auth (the driver reads the token the
+# head wrote to ~/.ray). RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 keeps every Ray address on
+# 127.0.0.1 instead of this machine's network address.
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token",
+           "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _session_pids(sid: int) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True).stdout
+    return [int(p) for p, s in (line.split() for line in out.splitlines()) if int(s) == sid]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """`ray start --head` on 127.0.0.1 in a session of its own; stopped (all of it) after."""
+    import importlib.util
+    if importlib.util.find_spec("ray") is None:
+        if os.environ.get("AGENTTEAM_REQUIRE_RAY") == "1":
+            raise RuntimeError("AGENTTEAM_REQUIRE_RAY=1 but Ray is not installed")
+        pytest.skip('Ray is not installed (pip install "agentteam[ray]")')
+    from agentteam.models.localmodel import free_port
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", "--head",
+                             f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                             "--disable-usage-stats", "--block"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env={**os.environ, **RAY_ENV})
+    ready = threading.Event()
+    log: list[str] = []
+
+    def read() -> None:
+        for line in proc.stdout:
+            log.append(line)
+            if "Ray runtime started" in line:
+                ready.set()
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        if not ready.wait(180):
+            raise RuntimeError("the Ray head did not start:\n" + "".join(log[-20:]))
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        deadline = time.monotonic() + 30
+        while _session_pids(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        left = _session_pids(proc.pid)
+        for pid in left:        # only what this fixture started: its own session
+            os.kill(pid, signal.SIGKILL)
+        # `ray start` leaves its address for later `ray.init()` calls; it is gone now
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if current.exists() and current.read_text().strip() == f"127.0.0.1:{port}":
+            current.unlink()
+        assert left == [], f"Ray processes left after the head stopped: {left}"
+
+
+def _ray_team(tmp_path: Path, server) -> Path:
+    """The test team in a folder of its own, with an input file that must travel along."""
+    folder = tmp_path / "team"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "secret.txt").write_text("swordfish\n")
+    team = write_team(folder, server)
+    team.write_text(team.read_text().replace(
+        "code_execution: {executor: local, timeout: 120}",
+        "code_execution: {executor: local, timeout: 120, files: [data/secret.txt]}"))
+    return team
+
+
+def _sandbox_procs() -> list[str]:
+    out = subprocess.run(["pgrep", "-af", r"agentteam-ray-.*\.agentteam_"], capture_output=True,
+                         text=True).stdout
+    return [line for line in out.splitlines() if "pgrep" not in line]
+
+
+@pytest.mark.ray
+def test_ray_batch_end_to_end_resumes_and_stops(ray_cluster, server, tmp_path):
+    server.responder = solver
+    team = _ray_team(tmp_path, server)
+    check = CHECK_42 + " && grep -q swordfish secret.txt"
+    tasks = write_tasks(tmp_path, [task(f"t{i}", "6*7", check=check) for i in range(3)])
+    out = tmp_path / "out"
+    args = ("batch", team, tasks, "--out", out, "--ray", ray_cluster)
+    r = run_cli(*args, "--filter", "t0", cwd=tmp_path, env=RAY_ENV)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"on the Ray cluster at {ray_cluster} (2 CPUs)" in r.stdout
+    r = run_cli(*args, "--json", cwd=tmp_path, env=RAY_ENV)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [json.loads(x)["type"] for x in r.stdout.splitlines()] == ["run_finished"] * 2 + [
+        "batch_ended"]
+    rows = results(out)
+    assert sorted(x["id"] for x in rows) == ["t0", "t1", "t2"] and all(x["passed"] for x in rows)
+    for x in rows:                        # transcripts came back; the runs ran elsewhere
+        events = [json.loads(line) for line in (out / x["transcript"]).read_text().splitlines()]
+        assert "agentteam-ray-" in events[0]["team_file"] and events[-1]["reason"] == "keyword"
+
+    # Ctrl-C: what finished is kept; the running task is stopped, its code block too
+    tasks = write_tasks(tmp_path, [task("quick", "6*7"), task("slow", "sleep")], "t2.jsonl")
+    out2 = tmp_path / "out2"
+    proc = subprocess.Popen([sys.executable, "-m", "agentteam.cli", "batch", str(team),
+                             str(tasks), "--out", str(out2), "--ray", ray_cluster],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **RAY_ENV})
+    _wait_for(lambda: (out2 / "results.jsonl").exists() and _sandbox_procs(), timeout=180)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr
+    assert [x["id"] for x in results(out2)] == ["quick"]
+    _wait_for(lambda: not _sandbox_procs(), timeout=60)
+
+
+# -- the embedded model ----------------------------------------------------------------------
+
+LOCAL_TEAM = """\
+name: local-batch
+task: "Say {word} in one short sentence."
+models:
+  default: {model: local, max_tokens: 8, timeout: 120}
+max_round: 1
+speaker_selection: round_robin
+code_execution: {executor: none}
+agents:
+  - {name: Alice, system_message: You are Alice. Answer briefly.}
+"""
+
+
+@pytest.mark.llama
+def test_concurrent_runs_share_one_embedded_model_server(tmp_path):
+    from .conftest import local_model_ready
+    if not local_model_ready():
+        pytest.skip("local model not installed")
+    team = tmp_path / "local.yaml"
+    team.write_text(LOCAL_TEAM)
+    tasks = write_tasks(tmp_path, [{"id": w, "vars": {"word": w}} for w in ("hello", "bye")])
+    r = run_cli("batch", team, tasks, "--out", tmp_path / "out", "--concurrency", "2",
+                cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stderr.count("starting the local model server") == 1
+    rows = results(tmp_path / "out")
+    assert sorted(x["id"] for x in rows) == ["bye", "hello"]
+    # both replies whole: a second request no longer cuts off the first one's stream
+    assert all(x["reason"] == "max_round" and x["tokens"] > 0 for x in rows), rows
+    left = subprocess.run(["pgrep", "-af", "llama_cpp.server"], capture_output=True, text=True)
+    assert [x for x in left.stdout.splitlines() if "pgrep" not in x] == []

@@ -111,15 +111,16 @@ class Batch:
             raise ConfigError("\n".join(problems))
         if not (checks or any(executes_code(a) for a in team.agents)):
             return
-        if self.kind == "docker":
+        where = "ON THIS MACHINE" if self.opts.ray is None else "ON THE RAY WORKERS"
+        if self.kind == "local":
+            self.notices.append(f"code blocks and checks will run {where} (executor: local), "
+                                "without a sandbox")
+        if self.kind == "docker" and self.opts.ray is None:   # a worker checks its own
             try:
                 make_executor(team.code_execution, self.out, "docker").check()
             except ExecutionError as e:
                 raise UsageError(f"{e}. Fix: start Docker, run `agentteam sandbox build`, or "
                                  "pass --executor local|none") from None
-        elif self.kind == "local":
-            self.notices.append("code blocks and checks will run ON THIS MACHINE (executor: "
-                                "local), without a sandbox")
 
     def _check_manifest(self) -> None:
         path = self.out / MANIFEST

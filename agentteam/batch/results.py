@@ -184,8 +184,8 @@ def stats_row(s: Stats) -> list[str]:
             f"{s.tokens:,}", money(s.cost), f"{num(s.mean_seconds)}s"]
 
 
-STATS_HEADER = ["task", "runs", "passed", "pass rate", "rounds (mean)", "tokens", "cost",
-                "time (mean)"]
+STATS_HEADER = ["task", "runs", "passed", "pass rate", "rounds/run", "tokens", "cost",
+                "time/run"]
 
 
 def compare_rows(a: list[RunResult], b: list[RunResult]) -> list[list[str]]:
