@@ -236,6 +236,42 @@ def test_429s_slow_the_whole_batch_down_instead_of_failing_runs(server, tmp_path
     assert len(retries) == 4 and all("429" in e["error"] for e in retries)
 
 
+def test_a_429_holds_every_runs_next_call(server):
+    """One run's 429 (Retry-After 30 s) holds another run's call at the shared gate: it
+    never reaches the server while the gate is held; stopping the batch ends both waits."""
+    from agentteam.models.profiles import Profile
+    from agentteam.models.provider import ProviderModel
+    from agentteam.models.shared import SharedModels
+    profile = Profile("default", "openai/fake-model", {"api_base": server.url,
+                                                      "api_key": "NULL"}, num_retries=0)
+    shared = SharedModels({"default": profile})
+    server.fail("429", times=1, retry_after=30)
+    outcome: dict[str, str] = {}
+
+    def call(name: str) -> None:
+        stream = ProviderModel(shared.profiles, shared=shared).stream(
+            "default", [{"role": "user", "content": "hi"}], name)
+        try:
+            while True:
+                next(stream)
+        except StopIteration:
+            outcome[name] = "answered"
+        except KeyboardInterrupt:
+            outcome[name] = "stopped"
+    first = threading.Thread(target=call, args=("first",))
+    first.start()
+    _wait_for(lambda: shared.gate.remaining() > 0)
+    second = threading.Thread(target=call, args=("second",))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive() and len(server.completions()) == 1
+    shared.gate.stop.set()
+    first.join(10)
+    second.join(10)
+    assert outcome == {"first": "stopped", "second": "stopped"}
+    assert len(server.completions()) == 1
+
+
 def test_compare_two_result_sets(server, tmp_path, cli):
     server.responder = solver
     team = write_team(tmp_path, server)
