@@ -310,6 +310,7 @@ def batch(
     if team_file is None or tasks_file is None:
         _fail(ConfigError("give a team file and a task file: agentteam batch TEAM.yaml "
                           "TASKS.jsonl (or --compare OUT1 OUT2)"), as_json)
+        return
     opts = BatchOptions(team_file, tasks_file, out, concurrency, repeat, min_pass_rate,
                         [f for v in filters or [] for f in v.split(",") if f], ray, executor,
                         model, max_round)

@@ -420,6 +420,17 @@ def test_live_progress_in_a_terminal():
     assert "2 of 3 runs finished" in text and "summary: out/summary.md" in text
 
 
+def test_bare_ray_flag_means_auto():
+    from agentteam.cli import _optional_ray_address as fix
+    assert fix(["batch", "t.yaml", "x.jsonl", "--ray"]) == ["batch", "t.yaml", "x.jsonl",
+                                                           "--ray", "auto"]
+    assert fix(["batch", "--ray", "t.yaml", "x.jsonl"]) == ["batch", "--ray", "auto", "t.yaml",
+                                                           "x.jsonl"]
+    assert fix(["batch", "--ray", "--json", "t.yaml"])[2] == "auto"
+    assert fix(["batch", "t.yaml", "x.jsonl", "--ray", "10.0.0.5:6379"])[-1] == "10.0.0.5:6379"
+    assert fix(["run", "t.yaml"]) == ["run", "t.yaml"]
+
+
 def test_task_ids_become_file_names_safely(tmp_path):
     from agentteam.batch.tasks import load_tasks
     from agentteam.errors import ConfigError

@@ -61,11 +61,12 @@ class BatchOptions:
 class Batch:
     """One batch: ``prepare()`` (raises before any call), then ``run(on_event)``."""
 
+    team: TeamSpec          # set by prepare()
+    tasks: TaskFile
+
     def __init__(self, opts: BatchOptions):
         self.opts = opts
         self.stop = threading.Event()
-        self.team: TeamSpec | None = None
-        self.tasks: TaskFile | None = None
         self.lines: list[TaskLine] = []
         self.out = Path()
         self.kind = "none"

@@ -181,7 +181,8 @@ def num(value: float | None, digits: int = 1) -> str:
 def stats_row(s: Stats) -> list[str]:
     """One row of the results table: task, runs, passed, pass rate, rounds, tokens, cost, time."""
     return [s.name, str(s.runs), str(s.passed), pct(s.pass_rate), num(s.mean_rounds),
-            f"{s.tokens:,}", money(s.cost), f"{num(s.mean_seconds)}s"]
+            f"{s.tokens:,}", money(s.cost),
+            "—" if s.mean_seconds is None else f"{s.mean_seconds:.1f}s"]
 
 
 STATS_HEADER = ["task", "runs", "passed", "pass rate", "rounds/run", "tokens", "cost",

@@ -91,8 +91,8 @@ def run_one(spec: RunSpec, shared: SharedModels | None = None,
     if spec.line.expected is not None:
         keyword = team.termination.keyword if team is not None else ""
         found = spec.line.expected in final_message(texts, keyword)
-    check = (None, None)
-    if spec.line.check is not None and ended.reason != "error":
+    check: tuple[int | None, str | None] = (None, None)
+    if spec.line.check is not None and ended.reason != "error" and team is not None:
         check = run_check(spec.line.check, team, work_dir, spec.check_kind, control)
         if control.interrupted or control.stop.is_set():
             return None

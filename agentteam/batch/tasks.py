@@ -86,9 +86,9 @@ def load_tasks(path: Path) -> TaskFile:
     for n, text in enumerate(raw.splitlines(), 1):
         if not text.strip() or text.lstrip().startswith("#"):
             continue
-        line, problem = _parse_line(path, n, text)
-        if problem:
-            problems.append(problem)
+        line = _parse_line(path, n, text)
+        if isinstance(line, Problem):
+            problems.append(line)
             continue
         if line.id in seen:
             problems.append(Problem(str(path), n, None, "id", f"id `{line.id}` is used twice "
@@ -104,31 +104,31 @@ def load_tasks(path: Path) -> TaskFile:
     return TaskFile(path, lines)
 
 
-def _parse_line(path: Path, n: int, text: str) -> tuple[TaskLine | None, Problem | None]:
+def _parse_line(path: Path, n: int, text: str) -> TaskLine | Problem:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        return None, Problem(str(path), n, e.colno, "", f"not valid JSON ({e.msg}); each line "
+        return Problem(str(path), n, e.colno, "", f"not valid JSON ({e.msg}); each line "
                              "is one JSON object")
     if not isinstance(data, dict):
-        return None, Problem(str(path), n, None, "", f"a task line is a JSON object, not "
+        return Problem(str(path), n, None, "", f"a task line is a JSON object, not "
                              f"{type(data).__name__}")
     if isinstance(data.get("id"), int) and not isinstance(data.get("id"), bool):
         data["id"] = str(data["id"])
     try:
         line = TaskLine.model_validate(data)
         line._line = n
-        return line, None
+        return line
     except ValidationError as e:
         err = e.errors()[0]
-        return None, Problem(str(path), n, None, _loc(err["loc"]), _message(err))
+        return Problem(str(path), n, None, _loc(err["loc"]), _message(err))
 
 
 def _loc(loc: tuple) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def _message(err: dict) -> str:
+def _message(err) -> str:
     kind, field = err["type"], err["loc"][-1]
     if kind == "extra_forbidden":
         known = ["id", "task", "vars", "expected", "check"]

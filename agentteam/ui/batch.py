@@ -10,7 +10,14 @@ import time
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -31,7 +38,7 @@ from ..batch.results import (
 class Tally:
     """The running numbers of a batch: done, running, failed, pass rate, tokens, cost, ETA."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.planned = self.before = self.done = self.passed = self.failed = self.tokens = 0
         self.running: set[tuple[str, int]] = set()
         self.cost: float | None = None
@@ -91,7 +98,7 @@ class BatchConsole:
         self.tally = Tally()
         self.progress: Progress | None = None
         self.live: Live | None = None
-        self.task_id = None
+        self.task_id = TaskID(0)
 
     def __call__(self, ev: BatchEvent) -> None:
         getattr(self, "_" + ev.type)(ev)
@@ -139,9 +146,10 @@ class BatchConsole:
         self.console.print()
         self.console.print(results_table(ev))
         style = "green" if ev.exit_code == 0 else ("yellow" if ev.interrupted else "red")
-        verdict = ("interrupted" if ev.interrupted else
-                   f"{len(ev.results)} of {ev.planned} runs finished · pass rate "
-                   f"{pct(ev.pass_rate)} (at least {pct(ev.min_pass_rate)} asked)")
+        finished = f"{len(ev.results)} of {ev.planned} runs finished"
+        verdict = (f"interrupted · {finished}" if ev.interrupted else
+                   f"{finished} · pass rate {pct(ev.pass_rate)} (at least "
+                   f"{pct(ev.min_pass_rate)} asked)")
         self.console.print(Text(verdict, style=f"bold {style}"), soft_wrap=True)
         self.console.print(Text(f"summary: {ev.summary}", style="dim"), soft_wrap=True)
 
