@@ -294,6 +294,15 @@ def test_compare_two_result_sets(server, tmp_path, cli):
     assert r.exit_code == 2 and "no results.jsonl here" in r.stderr
 
 
+def test_a_missing_input_file_stops_the_batch_before_any_run(server, tmp_path, cli):
+    team = write_team(tmp_path, server)
+    team.write_text(team.read_text().replace("timeout: 120}", "timeout: 120, files: [gone.csv]}"))
+    tasks = write_tasks(tmp_path, [task("q1", "6*7")])
+    r = cli("batch", team, tasks, "--out", tmp_path / "out")
+    assert r.exit_code == 2 and "code_execution.files[0]: no file gone.csv" in r.stderr
+    assert server.completions() == [] and not (tmp_path / "out").exists()
+
+
 def test_a_changed_team_needs_a_new_out_dir(server, tmp_path, cli):
     server.responder = solver
     team = write_team(tmp_path, server)

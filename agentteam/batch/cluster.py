@@ -105,12 +105,16 @@ class RayPool:
         except Exception as e:  # Ray raises ConnectionError, RuntimeError, ...
             raise UsageError(f"cannot reach the Ray cluster at {address}: "
                              f"{type(e).__name__}: {' '.join(str(e).split())[:200]}") from None
-        cpus = int(ray.cluster_resources().get("CPU", 1))
+        try:
+            cpus = int(ray.cluster_resources().get("CPU", 1))
+            self._bundle = ray.put(pack(team, team_file))
+        except BaseException:
+            self.close()
+            raise
         self.concurrency = concurrency or max(1, cpus)
         self.where = (f"a local Ray instance ({cpus} CPUs)" if address == "local" else
                       f"the Ray cluster at {address} ({cpus} CPUs)" if target else
                       f"Ray ({cpus} CPUs)")
-        self._bundle = ray.put(pack(team, team_file))
         self._task = ray.remote(num_cpus=1, max_retries=1)(remote_run)
 
     def run(self, specs: list[RunSpec], began: Callable[[RunSpec], None],

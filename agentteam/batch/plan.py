@@ -85,6 +85,7 @@ class Batch:
         check_vars(team, self.tasks)
         self.lines = self.tasks.select(o.filters)
         self.kind = o.executor or team.code_execution.executor
+        _check_inputs(team)
         self._check_execution()
         check_people(team, "never", False)
         if o.ray is not None and importlib.util.find_spec("ray") is None:
@@ -154,7 +155,8 @@ class Batch:
     def run(self, on_event: Callable[[BatchEvent], None]) -> BatchEnded:
         """Run what is left; Ctrl-C stops it in order (``BatchEnded.interrupted``)."""
         self._write_manifest()
-        pool, where, closer = self._pool(on_event)
+        # nothing left to run: no model server started, no cluster joined
+        pool, where, closer = self._pool(on_event) if self.todo else (_Done(), "", _nothing)
         on_event(BatchStarted(self.team.name, str(self.opts.tasks_file), str(self.out),
                               self.planned, self.planned - len(self.todo),
                               pool.concurrency, where))
@@ -237,6 +239,19 @@ class Batch:
         return ended
 
 
+class _Done:
+    """The pool of a batch whose runs have all finished."""
+
+    concurrency = 0
+
+    def run(self, *args) -> bool:
+        return False
+
+
+def _nothing() -> None:
+    pass
+
+
 def _check_numbers(o: BatchOptions) -> None:
     problems = []
     if o.concurrency is not None and o.concurrency < 1:
@@ -251,6 +266,15 @@ def _check_numbers(o: BatchOptions) -> None:
         problems.append(f"--executor {o.executor!r}: expected one of {', '.join(EXECUTORS)}")
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+def _check_inputs(team: TeamSpec) -> None:
+    """The input files every run copies in (and Ray packs) must be there before any run."""
+    missing = [f"{team.source}: code_execution.files[{i}]: no file {name} next to the team "
+               "file" for i, name in enumerate(team.code_execution.files)
+               if not (team.base_dir / name).is_file()]
+    if missing:
+        raise ConfigError("\n".join(missing))
 
 
 def _sha256(path: Path) -> str:

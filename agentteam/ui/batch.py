@@ -106,10 +106,11 @@ class BatchConsole:
     def _batch_started(self, ev: BatchStarted) -> None:
         self.tally.start(ev)
         before = f" ({ev.finished_before} already finished)" if ev.finished_before else ""
+        where = f" · {ev.concurrency} at a time on {ev.where}" if ev.where else ""
         self.console.print(Text.assemble(("batch ", "dim"), (ev.team, "bold"), (
-            f" · {ev.planned} runs{before} · {ev.concurrency} at a time on {ev.where} · "
-            f"results in {ev.out}", "dim")), soft_wrap=True)
-        if self.live_on:
+            f" · {ev.planned} runs{before}{where} · results in {ev.out}", "dim")),
+            soft_wrap=True)
+        if self.live_on and ev.planned > ev.finished_before:
             self.progress = Progress(SpinnerColumn(), TextColumn("runs"), BarColumn(),
                                      MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
                                      console=self.console)
