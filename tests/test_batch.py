@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agentteam.batch.run import final_message
 from agentteam.batch.tasks import fill
@@ -427,6 +429,29 @@ def test_live_progress_in_a_terminal():
     assert "[2/3] a #1 passed" in text and "[3/3] b #1 FAILED" in text
     assert "ended by max_round (exit 3)" in text
     assert "2 of 3 runs finished" in text and "summary: out/summary.md" in text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(
+    st.text(max_size=60),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                 lambda kids: st.lists(kids, max_size=3)
+                 | st.dictionaries(st.sampled_from(["id", "task", "vars", "expected", "check",
+                                                    "problem", "x"]), kids, max_size=4),
+                 max_leaves=8).map(json.dumps)), max_size=5))
+def test_fuzzed_task_files_give_config_errors_only(lines):
+    """Whatever a task file holds, reading and checking it raises nothing but ConfigError."""
+    from agentteam.batch.tasks import check_vars, load_tasks
+    from agentteam.errors import ConfigError
+    from agentteam.team import parse_team
+    team = parse_team('name: t\ntask: "Solve {problem}"\nagents: [{name: A}]\n', "t.yaml", {})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tasks.jsonl"
+        path.write_text("\n".join(lines), encoding="utf-8")
+        try:
+            check_vars(team, load_tasks(path))
+        except ConfigError as e:
+            assert all(str(p).startswith(str(path)) for p in e.problems)
 
 
 def test_bare_ray_flag_means_auto():
