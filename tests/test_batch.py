@@ -711,5 +711,6 @@ def test_concurrent_runs_share_one_embedded_model_server(tmp_path):
     assert sorted(x["id"] for x in rows) == ["bye", "hello"]
     # both replies whole: a second request no longer cuts off the first one's stream
     assert all(x["reason"] == "max_round" and x["tokens"] > 0 for x in rows), rows
+    port = re.search(r"on http://127\.0\.0\.1:(\d+)/v1", r.stderr).group(1)
     left = subprocess.run(["pgrep", "-af", "llama_cpp.server"], capture_output=True, text=True)
-    assert [x for x in left.stdout.splitlines() if "pgrep" not in x] == []
+    assert [x for x in left.stdout.splitlines() if f"--port {port} " in x] == []

@@ -194,7 +194,7 @@ def compare_rows(a: list[RunResult], b: list[RunResult]) -> list[list[str]]:
     sa, oa = summarize(a)
     sb, ob = summarize(b)
     by_a, by_b = {s.name: s for s in sa}, {s.name: s for s in sb}
-    names = list(by_a) + [n for n in by_b if n not in by_a]
+    names = sorted(set(by_a) | set(by_b))
     rows = []
     for name in names + ["all"]:
         x = oa if name == "all" else by_a.get(name)
