@@ -9,7 +9,7 @@ events, and releases everything on every way out. Nothing here prints or exits.
 
 from __future__ import annotations
 
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +27,7 @@ from .models import profiles as profiles_mod
 from .models.base import ChatModel
 from .models.defaults import default_profiles
 from .models.profiles import Profile
+from .models.shared import SharedModels
 from .team import TeamSpec, executes_code, human_input, load_team
 
 
@@ -65,6 +66,7 @@ class Prepared:
     notices: list[Notice] = field(default_factory=list)
     replay: Recorded | None = None
     tracer: Any = None          # the run's OpenTelemetry subscriber, when tracing is on
+    shared: SharedModels | None = None
 
     def model(self, no_cache: bool = False) -> ChatModel:
         """The ChatModel for this run: replayed, cached, or a provider's."""
@@ -72,7 +74,7 @@ class Prepared:
         if self.replay is not None:
             from .models.replay import ReplayModel
             return ReplayModel(self.replay, self.team)
-        model: ChatModel = ProviderModel(self.profiles)
+        model: ChatModel = ProviderModel(self.profiles, shared=self.shared)
         if self.team.cache is not None and not no_cache:
             from .models.cache import CachedModel
             c = self.team.cache
@@ -149,8 +151,11 @@ def choose_executor(team: TeamSpec, kind: str | None, ask: ExecutorChoice | None
 
 def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
             build_image: Callable[[str], None] | None = None,
-            team: TeamSpec | None = None) -> Prepared:
-    """Load and check everything a run needs; raise before any model is called."""
+            team: TeamSpec | None = None, shared: SharedModels | None = None) -> Prepared:
+    """Load and check everything a run needs; raise before any model is called.
+
+    ``shared``: what the runs of a batch share (their profiles, pools, rate gate).
+    """
     resume = read(req.resume) if req.resume else None
     if team is None:
         team_file = req.team_file or (resume.team_file if resume else None)
@@ -169,8 +174,12 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
     check_people(team, req.human, req.interactive)
     input_files = _input_files(team)
     replay = read(req.replay) if req.replay else None
-    profiles, notices = ({}, [Notice(f"replaying {req.replay}: no model is called")]) \
-        if replay else resolve_profiles(team, req.model)
+    if replay:
+        profiles, notices = {}, [Notice(f"replaying {req.replay}: no model is called")]
+    elif shared is not None and shared.profiles is not None:
+        profiles, notices = shared.profiles, []
+    else:
+        profiles, notices = resolve_profiles(team, req.model)
     notices = resume_notices + notices
     executor = choose_executor(team, req.executor, ask_executor if req.interactive else None,
                                notices, build_image)
@@ -184,7 +193,7 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
         (resume.path if resume else default_path(team.name))
     tracer = _tracer(req, profiles, notices)
     return Prepared(team, profiles, executor, TranscriptWriter(path), resume, notices, replay,
-                    tracer)
+                    tracer=tracer, shared=shared)
 
 
 def _tracer(req: RunRequest, profiles: dict[str, Profile], notices: list[Notice]):
@@ -228,15 +237,12 @@ def _with_work_dir(team: TeamSpec, req: RunRequest) -> TeamSpec:
     if req.work_dir:
         where = Path(req.work_dir).resolve()
     elif req.own_work_dir:
-        # mkdtemp: a new directory even when two runs start within one clock tick
+        # A random part keeps runs started within one clock tick apart. The folder does not
+        # exist yet: the executor creates it, for the sandbox user when agentteam runs as
+        # root (a root-owned folder would be refused; see executors.workdir.ensure).
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        root = Path.cwd() / ".agentteam" / "work"
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            where = Path(tempfile.mkdtemp(prefix=f"{stamp}-{team.name}-", dir=root)).resolve()
-        except OSError as e:
-            raise ConfigError(f"{root}: cannot create the run's work dir ({e.strerror}); "
-                              "pass work_dir=PATH") from None
+        where = (Path.cwd() / ".agentteam" / "work"
+                 / f"{stamp}-{team.name}-{secrets.token_hex(6)}").resolve()
     else:
         return team
     spec = team.code_execution.model_copy(update={"work_dir": str(where)})
@@ -274,7 +280,8 @@ def _input_files(team: TeamSpec) -> list[Path]:
 
 def _copy_inputs(team: TeamSpec, files: list[Path], executor: CodeExecutor | None) -> None:
     """Put the team's input files into the work dir (never overwriting the run's own file,
-    never through a link; see ``executors.workdir``)."""
+    never through a link; see ``executors.workdir``). The executor creates the work dir
+    when it starts, for whoever runs the code (the sandbox user, as root)."""
     if not files:
         return
     owner = executor.work_dir_owner() if executor is not None else None
@@ -302,15 +309,18 @@ class TeamRun:
     def __init__(self, req: RunRequest, human: Human | None = None,
                  ask_executor: ExecutorChoice | None = None,
                  build_image: Callable[[str], None] | None = None,
-                 team: TeamSpec | None = None, soft_interrupt: bool = False):
+                 team: TeamSpec | None = None, soft_interrupt: bool = False,
+                 shared: SharedModels | None = None):
         self.req, self.human, self.soft_interrupt = req, human, soft_interrupt
         self._ask_executor, self._build_image, self._team = ask_executor, build_image, team
+        self._shared = shared
         self.prepared: Prepared | None = None
         self.chat: GroupChat | None = None
 
     def prepare(self) -> Prepared:
         if self.prepared is None:
-            self.prepared = prepare(self.req, self._ask_executor, self._build_image, self._team)
+            self.prepared = prepare(self.req, self._ask_executor, self._build_image, self._team,
+                                    self._shared)
         return self.prepared
 
     def events(self) -> Generator[Event, None, None]:

@@ -215,6 +215,77 @@ def code_execution(r: Report, reps: int) -> None:
                                            ["new container per block", fmt(cold)]])
 
 
+BATCH_TEAM = """\
+name: bench-batch
+task: "Task {{n}}: say something useful."
+models: {{default: {{model: openai/m, api_base: '{url}', api_key: NULL}}}}
+max_round: 2
+termination: NEVER
+speaker_selection: round_robin
+code_execution: {{executor: none}}
+agents:
+  - {{name: Coder, system_message: Coder.}}
+  - {{name: Critic, system_message: Critic.}}
+"""
+
+
+def _timed_batch(team: Path, tasks: Path, out: Path, concurrency: int,
+                 ray: str | None = None) -> float:
+    """Seconds from the batch's first run to its end (start-up, Ray's included, left out)."""
+    from agentteam.batch import Batch, BatchOptions
+    marks: dict[str, float] = {}
+
+    def on_event(ev) -> None:
+        if ev.type in ("batch_started", "batch_ended"):
+            marks[ev.type] = time.perf_counter()
+    ended = Batch(BatchOptions(team, tasks, out, concurrency, ray=ray)).prepare().run(on_event)
+    if len(ended.results) != ended.planned:
+        raise RuntimeError(f"batch at concurrency {concurrency}: {len(ended.results)} of "
+                           f"{ended.planned} runs finished")
+    return marks["batch_ended"] - marks["batch_started"]
+
+
+def batch_throughput(r: Report, runs: int = 16) -> None:
+    r.section("Batches: throughput and the Ray path",
+              f"`agentteam batch` of {runs} runs (2 model calls each, no code) against a fake "
+              "server that holds every completion 200 ms, in its own process. Time from the "
+              "first run to the last, in-process (start-up and, for Ray, the cluster's start "
+              "left out); the speed-up goal is ≥ 0.8 × N.")
+    server = subprocess.Popen([PY, "-m", "agentteam.testing.fakeserver", "--reply",
+                               "Noted; the numbers line up.", "--delay", "0.2", "--no-record"],
+                              stdout=subprocess.PIPE, text=True, env=ENV)
+    try:
+        url = server.stdout.readline().strip()
+        with tempfile.TemporaryDirectory() as tmp:
+            team, tasks = Path(tmp) / "team.yaml", Path(tmp) / "tasks.jsonl"
+            team.write_text(BATCH_TEAM.format(url=url))
+            tasks.write_text("".join(json.dumps({"id": f"t{i}", "vars": {"n": i}}) + "\n"
+                                     for i in range(runs)))
+            times = {n: _timed_batch(team, tasks, Path(tmp) / f"c{n}", n) for n in (1, 2, 4, 8)}
+            r.table(["concurrency", "time", "runs/s", "speed-up (goal ≥ 0.8 × N)"],
+                    [[str(n), f"{t:.2f} s", f"{runs / t:.2f}", f"{times[1] / t:.2f}× "
+                      f"({times[1] / t / n:.2f} × N)"] for n, t in times.items()])
+            _ray_overhead(r, team, tasks, Path(tmp), times, runs)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _ray_overhead(r: Report, team: Path, tasks: Path, tmp: Path, local: dict, runs: int) -> None:
+    import importlib.util
+    if importlib.util.find_spec("ray") is None:
+        r.lines.append('Ray: skipped (pip install "agentteam[ray]" in the benchmark venv)')
+        return
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"   # every Ray address on loopback
+    rows = []
+    for n in (1, 2):
+        t = _timed_batch(team, tasks, tmp / f"ray{n}", n, ray="local")
+        rows.append([str(n), f"{local[n]:.2f} s", f"{t:.2f} s",
+                     f"{(t - local[n]) / runs * 1000:+.0f} ms"])
+    r.table(["concurrency", "this machine", "Ray (a local instance, 2 CPUs)",
+             "Ray overhead per run"], rows)
+
+
 def machine() -> str:
     cpu = "?"
     try:
@@ -258,6 +329,7 @@ def main() -> None:
         memory(r, url)
         cache(r, url)
         code_execution(r, args.reps)
+        batch_throughput(r)
     finally:
         server.terminate()
         server.wait(10)

@@ -192,7 +192,9 @@ def test_own_work_dirs_differ_even_within_one_clock_tick(server, team_file, tmp_
     team = agentteam.load_team(code_team(team_file))
     req = runner.RunRequest(None, own_work_dir=True)
     a, b = (runner._with_work_dir(team, req).work_dir for _ in range(2))
-    assert a != b and a.is_dir() and b.is_dir()
+    # not created yet: the executor creates it for whoever runs the code (the sandbox
+    # user as root); tests/test_sandbox_boundary.py runs code in one
+    assert a != b and not a.exists() and not b.exists()
     assert a.parent == b.parent == (tmp_path / ".agentteam" / "work").resolve()
 
 

@@ -341,3 +341,20 @@ def test_an_input_file_inside_the_work_dir_is_refused(server, team_file, tmp_pat
     assert r.returncode == 2 and "code_execution.files[0]: groupchat/in.csv is in the work dir" \
         in r.stderr
     assert not (tmp_path / "groupchat" / "hostname").exists() and not server.completions()
+
+
+@docker
+@as_root
+def test_a_runs_own_work_dir_is_usable_by_the_sandbox(server, team_file, tmp_path, monkeypatch):
+    """run_team(own_work_dir=True) as root: the fresh folder agentteam made goes to the
+    sandbox user, so code can write there (a root-owned folder would be refused)."""
+    import agentteam
+    team = make_team(team_file, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    script(server, {"Coder": ["```sh\necho hi > out.txt && head -1 data.csv\n```", "TERMINATE"]})
+    evs = list(agentteam.run_team(team, own_work_dir=True, max_round=4))
+    results = [e for e in evs if e.type == "code_result"]
+    assert results and results[0].exit_code == 0, [getattr(e, "error", "") for e in evs]
+    (work,) = (tmp_path / ".agentteam" / "work").iterdir()
+    assert (work / "out.txt").read_text() == "hi\n"
+    assert work.stat().st_uid != 0

@@ -92,7 +92,10 @@ class LocalServer:
             raise UsageError(f"model `local` needs llama-cpp-python; {INSTALL_HINT}") from None
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf),
                "--model_alias", ALIAS, "--host", "127.0.0.1", "--port", str(self.port),
-               "--n_ctx", str(self.n_ctx)]
+               "--n_ctx", str(self.n_ctx),
+               # concurrent runs (a batch) share this server: queue their requests instead
+               # of cutting off the reply in progress, llama-cpp-python's default
+               "--interrupt_requests", "False"]
         fmt = chat_format(self.gguf)
         if fmt:
             cmd += ["--chat_format", fmt]

@@ -17,7 +17,7 @@ import threading
 import time
 
 from ..conversation.messages import Usage
-from ..errors import ModelError, ServerError, StreamCut, redact
+from ..errors import ModelError, RateLimited, ServerError, StreamCut, redact
 from . import prices, wire
 from . import provider_errors as pe
 from .base import Completion, Cut, Delta, RetryNote, Stream
@@ -206,13 +206,22 @@ def _finished(stream, p: Profile) -> bool:
 
 # -- the shim -------------------------------------------------------------------------
 
+# 429s one call may meet in a batch before it fails, even when each asks for no wait.
+_MAX_LIMITED = 100
+
+
 class ProviderModel:
     """Calls any LiteLLM model; retries, falls back and streams."""
 
-    def __init__(self, profiles: dict[str, Profile], sleep=time.sleep):
+    def __init__(self, profiles: dict[str, Profile], sleep=time.sleep, shared=None):
         self.profiles = profiles
         self._sleep = sleep
-        self._wire = wire.WireClient()
+        # ``shared`` (models.shared.SharedModels): the pools and rate gate of a batch
+        self._wire = shared.wire if shared is not None else wire.WireClient()
+        self._gate = shared.gate if shared is not None else None
+        self._patience = shared.rate_limit_patience if shared is not None else 0.0
+        if self._gate is not None:
+            self._sleep = self._gate.sleep
 
     def stream(self, profile: str, messages: list[dict], agent: str) -> Stream:
         chain = [profile] + [f for f in self.profiles[profile].fallbacks if f != profile]
@@ -232,7 +241,11 @@ class ProviderModel:
     def _with_retries(self, p: Profile, messages: list[dict], agent: str) -> Stream:
         attempt = 0
         cut_retried = False
+        limited = 0          # 429s met by this call, and the seconds they made it wait
+        limited_wait = 0.0
         while True:
+            if self._gate is not None:
+                self._gate.wait()
             try:
                 return (yield from self._call(p, messages, agent))
             except ModelError as e:
@@ -243,6 +256,18 @@ class ProviderModel:
                     if cut_retried:
                         raise
                     cut_retried = True
+                    continue
+                if isinstance(e, RateLimited) and self._gate is not None \
+                        and limited_wait < self._patience and limited < _MAX_LIMITED:
+                    # In a batch a 429 holds every run's next call at the gate and does
+                    # not use up this run's retries: the batch slows down, runs go on.
+                    limited += 1
+                    hint = e.retry_after
+                    wait = hint if hint is not None else min(2 ** (limited - 1), 30) * 0.5
+                    wait = min(wait, p.max_retry_wait)
+                    limited_wait += wait
+                    self._gate.hold(wait)
+                    yield RetryNote(p.name, str(e), wait, attempt + limited)
                     continue
                 if not e.retryable or attempt >= p.num_retries:
                     raise

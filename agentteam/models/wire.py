@@ -15,7 +15,7 @@ import json
 import os
 import threading
 import time
-from typing import Generator
+from typing import Any, Generator
 
 from ..errors import ModelError
 from . import provider_errors as pe
@@ -51,7 +51,7 @@ class WireClient:
     """One pooled httpx client per endpoint; thread-safe."""
 
     def __init__(self) -> None:
-        self._clients: dict[tuple, object] = {}
+        self._clients: dict[tuple, Any] = {}
         self._lock = threading.Lock()
 
     def _client(self, p: Profile):
@@ -64,6 +64,13 @@ class WireClient:
                     timeout=httpx.Timeout(read, connect=min(10.0, read)),
                     limits=httpx.Limits(max_keepalive_connections=8))
             return self._clients[key]
+
+    def close(self) -> None:
+        """Close every pooled connection (a batch's shared client, at its end)."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            c.close()
 
     @staticmethod
     def request(p: Profile, messages: list[dict], agent: str = "") -> tuple[str, dict, dict]:

@@ -5,7 +5,8 @@ without SSE streaming, ``/v1/models``, Azure's ``/openai/deployments/<d>/...``
 and Ollama's ``/api/chat``), records every request, and can inject the faults
 that real providers produce: 429 with ``Retry-After``, 5xx, 401, 404 for an
 unknown model, a context-length 400, a hang, a stream cut mid-reply and
-malformed SSE.
+malformed SSE. ``delay`` holds every completion that long before it answers (a
+model's latency), and ``stats`` counts how many were in flight at once.
 
 Replies come from a *responder*: a function from the request body and the agent
 the call is for (agentteam's ``X-Agentteam-Agent`` header; "" when absent) to
@@ -71,14 +72,17 @@ class FakeOpenAIServer:
     """Threaded fake server; use as a context manager or call start()/stop()."""
 
     def __init__(self, responder: Responder | None = None, models: list[str] | None = None,
-                 api_key: str | None = None, chunk_delay: float = 0.0, port: int = 0):
+                 api_key: str | None = None, chunk_delay: float = 0.0, port: int = 0,
+                 delay: float = 0.0):
         self.responder: Responder = responder or (lambda body, agent: "OK")
         self.models = models if models is not None else ["fake-model"]
         self.api_key = api_key
         self.chunk_delay = chunk_delay
+        self.delay = delay
         self.bind_port = port
         self.requests: list[Recorded] = []
-        self.stats = {"completions": 0, "prompt_chars": 0}   # GET /_stats, POST /_reset
+        # GET /_stats, POST /_reset
+        self.stats = {"completions": 0, "prompt_chars": 0, "in_flight": 0, "max_in_flight": 0}
         self.abandoned = 0   # streams whose client hung up before the end
         self.faults: deque[Fault] = deque()
         self._lock = threading.Lock()
@@ -210,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         if self.path == "/_reset":
-            self.fake.stats.update(completions=0, prompt_chars=0)
+            self.fake.stats.update(completions=0, prompt_chars=0, max_in_flight=0)
             return self._json(200, {})
         try:
             body = json.loads(raw or b"{}")
@@ -235,9 +239,21 @@ class _Handler(BaseHTTPRequestHandler):
                 and "/deployments/" not in self.path:
             return self._error(404, f"The model `{model}` does not exist.", "model_not_found")
         with self.fake._lock:
-            self.fake.stats["completions"] += 1
-            self.fake.stats["prompt_chars"] += sum(len(str(m.get("content") or ""))
-                                                   for m in body.get("messages", []))
+            stats = self.fake.stats
+            stats["completions"] += 1
+            stats["prompt_chars"] += sum(len(str(m.get("content") or ""))
+                                         for m in body.get("messages", []))
+            stats["in_flight"] += 1
+            stats["max_in_flight"] = max(stats["max_in_flight"], stats["in_flight"])
+        try:
+            self._complete(body, model)
+        finally:
+            with self.fake._lock:
+                self.fake.stats["in_flight"] -= 1
+
+    def _complete(self, body: dict, model: str) -> None:
+        if self.fake.delay:
+            time.sleep(self.fake.delay)
         fault = self.fake._next_fault()
         if fault and self._fault(fault):
             return
@@ -374,10 +390,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def serve(responder: Responder, port: int = 0, record: bool = True) -> None:
+def serve(responder: Responder, port: int = 0, record: bool = True,
+          delay: float = 0.0) -> None:
     """Serve in this process until killed, printing the URL first (benchmarks, load tests)."""
     import sys
-    server = FakeOpenAIServer(responder, models=[], port=port)
+    server = FakeOpenAIServer(responder, models=[], port=port, delay=delay)
     if not record:
         server.requests = _NoLog()
     server.start()
@@ -409,6 +426,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reply", action="append", default=None)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--no-record", action="store_true", help="keep no request log")
+    parser.add_argument("--delay", type=float, default=0.0,
+                        help="seconds each completion waits before it answers")
     args = parser.parse_args(argv)
     replies = itertools.cycle(args.reply or ["OK"])
     lock = threading.Lock()
@@ -416,7 +435,7 @@ def main(argv: list[str] | None = None) -> None:
     def respond(body: dict, agent: str) -> str:
         with lock:
             return next(replies)
-    serve(respond, args.port, record=not args.no_record)
+    serve(respond, args.port, record=not args.no_record, delay=args.delay)
 
 
 if __name__ == "__main__":
