@@ -7,7 +7,6 @@ highlighted as they complete; model text is always ``Text``, never markup.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from rich.console import Console
@@ -26,6 +25,7 @@ from ..conversation.events import (
     RunEnded,
     RunStarted,
     SpeakerSelected,
+    json_line,
     to_dict,
 )
 from ..conversation.messages import content_from_json, describe
@@ -147,6 +147,9 @@ class ConsoleView:
             if ev.incomplete:
                 self.console.print(Text("[reply broke off here; kept as incomplete]",
                                         style="yellow"))
+            elif ev.truncated:
+                self.console.print(Text("[reply cut short at the model's token limit; kept as "
+                                        "truncated]", style="yellow"))
             return
         if ev.kind == "code_result" or (ev.agent in self.typed_by_person and ev.round > 0):
             return      # shown already (as code_result events, or typed at the prompt)
@@ -239,7 +242,7 @@ class JsonPrinter:
     def __call__(self, ev: Event) -> None:
         if ev.type in self.SKIP:
             return
-        self.out.write(json.dumps(to_dict(ev), ensure_ascii=False) + "\n")
+        self.out.write(json_line(to_dict(ev)) + "\n")
         self.out.flush()
 
 
