@@ -162,6 +162,9 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
     check_people(team, req.human, req.interactive)
     input_files = _input_files(team)
     replay = read(req.replay) if req.replay else None
+    for recorded, flag in ((resume, "--resume"), (replay, "--replay")):
+        if recorded is not None:
+            recorded.check_team(team, flag)
     profiles, notices = ({}, [Notice(f"replaying {req.replay}: no model is called")]) \
         if replay else resolve_profiles(team, req.model)
     executor = choose_executor(team, req.executor, ask_executor if req.interactive else None,
