@@ -200,9 +200,8 @@ def read(path: str | Path) -> Recorded:
         raise ConfigError(f"{p}: {e}; a transcript is a .jsonl file of at most "
                           f"{MAX_BYTES >> 20} MB") from None
     except UnicodeDecodeError as e:
-        line = text_line(e.object, e.start)
-        raise ConfigError(f"{p}:{line}: not UTF-8 text; is this an agentteam transcript?") \
-            from None
+        raise ConfigError(f"{p}:{text_line(e.object, e.start)}: not UTF-8 text; is this an "
+                          "agentteam transcript?") from None
     except OSError as e:
         raise ConfigError(f"{p}: cannot read the transcript ({e.strerror or e})") from None
     rec = Recorded(p)

@@ -144,7 +144,8 @@ def proxy_for(url: httpx.URL) -> tuple[str, str] | None:
     """The proxy variable that applies to ``url``, and its value for messages."""
     proxies = urllib.request.getproxies_environment()
     host = url.host
-    if not host or urllib.request.proxy_bypass_environment(host, proxies):
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not host or bypass(host, proxies):
         return None
     for scheme in (url.scheme, "all"):
         if proxies.get(scheme):

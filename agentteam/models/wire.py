@@ -183,8 +183,9 @@ def parse_chunk(p: Profile, data: bytes) -> tuple[list[str], str | None, dict | 
     if chunk.get("error"):
         err, status = chunk["error"], chunk.get("status_code")
         message = err.get("message", err) if isinstance(err, dict) else err
-        ok = isinstance(status, int) and not isinstance(status, bool) and 400 <= status < 600
-        raise pe.from_status(p, status if ok else 500, pe.short(message))
+        code = status if isinstance(status, int) and not isinstance(status, bool) \
+            and 400 <= status < 600 else 500
+        raise pe.from_status(p, code, pe.short(message))
     choices = chunk.get("choices") or []
     if not isinstance(choices, list):
         raise _shape(p, "`choices` is not a list", data)
