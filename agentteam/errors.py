@@ -12,7 +12,8 @@
     │   ├── ServerError             5xx, connection refused, malformed stream
     │   └── StreamCut               the stream ended before the reply was finished
     ├── ExecutionError (1)          the code executor failed (not the code it ran)
-    └── ReplayDiverged (1)          a replayed run asked for something not recorded
+    ├── ReplayDiverged (1)          a replayed run asked for something not recorded
+    └── TranscriptError (1)         the transcript could not be written (a full disk)
 
 Every message is meant for a person: it says where and what to do, and never
 contains a secret (``redact`` scrubs known key values).
@@ -205,3 +206,6 @@ class Interrupted(KeyboardInterrupt):
         self.name = signal.Signals(signum).name
         self.exit_code = 128 + signum
         super().__init__(self.name)
+
+class TranscriptError(AgentTeamError):
+    """Writing the transcript failed; the run stops, and what was written stays readable."""

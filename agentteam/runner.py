@@ -174,6 +174,9 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
     check_people(team, req.human, req.interactive)
     input_files = _input_files(team)
     replay = read(req.replay) if req.replay else None
+    for recorded, flag in ((resume, "--resume"), (replay, "--replay")):
+        if recorded is not None:
+            recorded.check_team(team, flag)
     if replay:
         profiles, notices = {}, [Notice(f"replaying {req.replay}: no model is called")]
     elif shared is not None and shared.profiles is not None:

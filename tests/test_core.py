@@ -373,8 +373,8 @@ def test_proxy_never_runs_code_from_its_own_messages(cli, server, team_file, tmp
     ({"content": [{"type": "text", "text": 5}]}, "content[0].text must be a string"),
     ({"content": [{"type": "video"}]}, "content[0] is not a part"),
     ({"content": [{"type": "image"}]}, "needs a path or a url"),
-    ({"agent": None}, "agent must be a name"),
-    ({"round": "one"}, "round a number")])
+    ({"agent": None}, "`agent`: input should be a valid string"),
+    ({"round": "one"}, "`round`: input should be a valid integer")])
 @pytest.mark.parametrize("flag", ["--resume", "--replay"])
 def test_a_broken_message_in_a_transcript_is_a_clear_error(cli, team_file, tmp_path, bad, says,
                                                            flag):

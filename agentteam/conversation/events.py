@@ -6,6 +6,8 @@ the transcript stores the same objects (all but deltas) as JSON lines.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any, Callable, Literal, Union
 
@@ -49,7 +51,8 @@ class MessageDone:
     usage: dict = field(default_factory=dict)
     model: str | None = None
     kind: str = "text"
-    incomplete: bool = False
+    incomplete: bool = False     # the stream broke off; content is what arrived
+    truncated: bool = False      # the model stopped at its token limit (finish_reason length)
     type: Literal["message"] = "message"
 
 
@@ -136,3 +139,16 @@ def map_text(value: Any, fn: Callable[[str], str]) -> Any:
         return replace(value, **{f.name: map_text(getattr(value, f.name), fn)
                                  for f in fields(value) if f.name != "type"})
     return value
+
+
+# Characters that readers splitting on every Unicode line break (Python's splitlines,
+# many JSONL tools) take for the end of a line, DEL and the C1 controls (some terminals
+# obey them like ESC sequences), and lone surrogates, which UTF-8 cannot hold: inside
+# JSON strings they are written as \u escapes, so any text round-trips and stays inert.
+_UNSAFE = re.compile("[\u007f-\u009f\u2028\u2029\ud800-\udfff]")
+
+
+def json_line(obj: Any) -> str:
+    """``obj`` as one line of JSON (no newline at the end), safe to split on line breaks."""
+    text = json.dumps(obj, ensure_ascii=False)
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

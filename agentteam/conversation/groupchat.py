@@ -9,13 +9,14 @@ subscriber and turns Ctrl-C into an orderly ``RunEnded(reason="interrupted")``.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from inspect import GEN_CLOSED, getgeneratorstate
 from pathlib import Path
 from typing import Callable, Generator, Iterator, Protocol
 
-from ..errors import AgentTeamError, ContextOverflow, Interrupted
+from ..errors import AgentTeamError, ContextOverflow, Interrupted, TranscriptError
 from ..executors.base import CodeExecutor
-from ..models.base import ChatModel, Completion, Cut, Delta, RetryNote
+from ..models.base import ChatModel, Completion, Cut, Delta, Note, RetryNote
 from ..team import AgentSpec, TeamSpec, executes_code, human_input
 from . import codeblocks
 from .choosing import ChoosingSpeakers
@@ -102,12 +103,24 @@ class GroupChat(ChoosingSpeakers):
         finally:
             if self.executor is not None:
                 self.executor.close()
-        yield from self._flush_partial()
-        yield from self._emit(RunEnded(reason, self.rounds, self.usage_summary(),
-                                       str(self.transcript.path) if self.transcript else "",
-                                       error, code or EXIT_CODES.get(reason, 1)))
+        yield from self._end(reason, error, code)
         if self.transcript:
             self.transcript.close()
+
+    def _end(self, reason: str, error: str | None, code: int | None) -> Iterator[Event]:
+        """Keep a reply cut short, then RunEnded; a transcript that fails here still ends
+        the run in order (its error is the run's)."""
+        try:
+            yield from self._flush_partial()
+        except TranscriptError as e:
+            reason, error = "error", str(e)
+        ended = RunEnded(reason, self.rounds, self.usage_summary(),
+                         str(self.transcript.path) if self.transcript else "", error,
+                         code or EXIT_CODES.get(reason, 1))
+        try:
+            yield from self._emit(ended)
+        except TranscriptError as e:
+            yield replace(ended, reason="error", error=str(e), exit_code=1)
 
     def usage_summary(self) -> dict:
         total = Usage()
@@ -185,8 +198,11 @@ class GroupChat(ChoosingSpeakers):
         for u in self.usage_agents.values():
             total.add(u)
         return bool((b.tokens and total.total_tokens >= b.tokens)
-                    or (b.cost and (total.cost or 0) >= b.cost)
-                    or (b.seconds and self.clock() - self._started >= b.seconds))
+                    or (b.cost and (total.cost or 0) >= b.cost) or self._out_of_time())
+
+    def _out_of_time(self) -> bool:
+        seconds = self.team.budget.seconds
+        return bool(seconds and self.clock() - self._started >= seconds)
 
     def _ask(self, prompt: str) -> str:
         if self.human is None:
@@ -275,7 +291,7 @@ class GroupChat(ChoosingSpeakers):
                 done = yield from self._call(agent.model, messages, agent.name, round_no)
                 content = done.text if done.content is None else done.content
                 return Message(agent.name, content, round_no, model=done.profile,
-                               usage=done.usage)
+                               usage=done.usage, truncated=done.truncated)
             except ContextOverflow as e:
                 if self.team.context != "trim" or len(history) <= 2:
                     raise ContextOverflow(f"{agent.name}: {e} ({len(history)} messages, "
@@ -307,6 +323,8 @@ class GroupChat(ChoosingSpeakers):
                 elif isinstance(chunk, RetryNote):
                     yield from self._emit(Retry(chunk.model, chunk.error, chunk.wait_s,
                                                 chunk.attempt))
+                elif isinstance(chunk, Note):
+                    yield from self._emit(Notice(chunk.text, chunk.level))
                 elif isinstance(chunk, Cut) and round_no is not None:
                     self._partial = None
                     yield from self._emit(MessageDone(round_no, who, chunk.partial, {},
@@ -314,6 +332,8 @@ class GroupChat(ChoosingSpeakers):
                     yield from self._emit(MessageStarted(round_no, who, profile))
                     shown = []
                     self._partial = (round_no, who, shown)
+                if self._out_of_time():     # the time budget also ends a reply in progress
+                    raise _Stop("budget")
         finally:
             stream.close()
         self._partial = None
@@ -345,7 +365,8 @@ class GroupChat(ChoosingSpeakers):
         yield from self._emit(MessageDone(message.round, message.agent,
                                           content_to_json(message.content),
                                           message.usage.to_dict() if message.usage.calls else {},
-                                          message.model, message.kind))
+                                          message.model, message.kind,
+                                          truncated=message.truncated))
 
     def _flush_partial(self) -> Iterator[Event]:
         if self._partial and self._partial[2]:

@@ -198,6 +198,7 @@ class Message:
     incomplete: bool = False    # the stream was cut; content is what arrived
     model: str | None = None    # the profile that wrote it, for assistants
     usage: Usage = field(default_factory=Usage)
+    truncated: bool = False     # the model stopped at its token limit
 
     @property
     def text(self) -> str:

@@ -1,8 +1,9 @@
 """What a model call yields and returns, and the ``ChatModel`` protocol the run loop uses.
 
 A stream is a generator: it yields ``Delta`` (text as it arrives), ``RetryNote``
-(before waiting to retry) and ``Cut`` (a reply broke off; its partial text), and
-returns a ``Completion``.
+(before waiting to retry), ``Cut`` (a reply broke off; its partial text) and ``Note``
+(something the person should know, such as a damaged cache entry), and returns a
+``Completion``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ class Cut:
 
 
 @dataclass
+class Note:
+    """Something the person should know that is not part of the reply."""
+
+    text: str
+    level: str = "warning"
+
+
+@dataclass
 class Completion:
     """A finished reply: ``text`` is what was streamed; ``content`` is set when the reply
     is more than text (a replayed message with parts), and then is the message."""
@@ -45,9 +54,11 @@ class Completion:
     profile: str
     usage: Usage = field(default_factory=Usage)
     content: Content | None = None
+    # The model stopped at its token limit (finish_reason `length`): the reply is cut short.
+    truncated: bool = False
 
 
-Chunk = Union[Delta, RetryNote, Cut]
+Chunk = Union[Delta, RetryNote, Cut, Note]
 Stream = Generator[Chunk, None, Completion]
 
 

@@ -13,9 +13,14 @@ import os
 import tempfile
 from pathlib import Path
 
+from pydantic import TypeAdapter, ValidationError
+
 from ..conversation.messages import Usage
-from .base import ChatModel, Completion, Delta, Stream
+from ..files import read_limited
+from .base import ChatModel, Completion, Delta, Note, Stream
 from .profiles import Profile
+
+MAX_ENTRY_BYTES = 64 << 20
 
 
 def default_dir() -> Path:
@@ -33,6 +38,7 @@ class CachedModel:
         self.seed = seed
         self.dir = Path(directory) if directory else default_dir()
         self.hits = self.misses = 0
+        self.warned = False
 
     def key(self, profile: str, messages: list[dict], agent: str = "") -> str:
         p = self.profiles.get(profile)
@@ -45,20 +51,19 @@ class CachedModel:
     def stream(self, profile: str, messages: list[dict], agent: str) -> Stream:
         key = self.key(profile, messages, agent)
         path = self.dir / key[:2] / f"{key}.json"
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            stored = None
+        stored, problem = _load(path, profile)
+        if problem and not self.warned:
+            self.warned = True     # once per run: a damaged cache is said, not repeated
+            yield Note(f"cache entry {path} is damaged ({problem}); calling the model instead "
+                       "(said once per run)")
         if stored is not None:
             self.hits += 1
-            yield Delta(stored["text"])
-            usage = Usage.from_dict(stored.get("usage"))
-            usage.calls, usage.cost, usage.seconds = 0, 0.0, 0.0
-            return Completion(stored["text"], stored.get("profile", profile), usage)
+            yield Delta(stored.text)
+            return stored
         self.misses += 1
         done = yield from self.inner.stream(profile, messages, agent)
         self._store(path, {"text": done.text, "profile": done.profile,
-                           "usage": done.usage.to_dict()})
+                           "usage": done.usage.to_dict(), "truncated": done.truncated})
         return done
 
     @staticmethod
@@ -72,3 +77,30 @@ class CachedModel:
 
     def __getattr__(self, name):       # profiles etc. of the wrapped model
         return getattr(self.inner, name)
+
+
+def _load(path: Path, profile: str) -> tuple[Completion | None, str]:
+    """The stored completion, or None and why a damaged entry cannot be used ("" for a miss)."""
+    try:
+        raw = read_limited(path, MAX_ENTRY_BYTES)
+    except FileNotFoundError:
+        return None, ""
+    except OSError as e:
+        return None, str(e.strerror or e)
+    try:
+        stored = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None, "not JSON"
+    if not isinstance(stored, dict) or not isinstance(stored.get("text"), str):
+        return None, "no reply text in it"
+    usage = stored.get("usage") or {}
+    name = stored.get("profile", profile)
+    try:
+        if not isinstance(name, str):
+            raise ValueError("profile is not a name")
+        counted = TypeAdapter(Usage).validate_python(usage)
+    except (ValueError, ValidationError):
+        return None, "its usage is not token counts"
+    counted.calls, counted.cost, counted.seconds = 0, 0.0, 0.0
+    return Completion(stored["text"], name, counted,
+                      truncated=stored.get("truncated") is True), ""

@@ -42,21 +42,36 @@ class Health:
 
 
 def _list_models(p: Profile, timeout: float) -> tuple[int, list[str]]:
-    """GET <api_base>/models of an OpenAI-compatible server: (status, model ids)."""
+    """GET <api_base>/models of an OpenAI-compatible server: (status, model ids).
+
+    ``timeout`` bounds the whole answer (a server that trickles it is cut), and the
+    guard bounds its size; a ModelError says what went wrong.
+    """
     import httpx
+
+    from . import guard
     base = p.params["api_base"].rstrip("/")
     headers = {}
     key = p.params.get("api_key")
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    r = httpx.get(f"{base}/models", headers=headers, timeout=timeout)
+    call = guard.Call(replace(p, timeout=timeout), timeout)
+    try:
+        with guard.client(timeout=timeout) as c:
+            r = c.get(f"{base}/models", headers=headers, extensions={guard.EXTENSION: call})
+    except httpx.HTTPError:
+        if call.error is not None:
+            raise call.error from None
+        raise
     if r.status_code != 200:
         return r.status_code, []
     try:
-        data = r.json().get("data") or []
+        body = r.json()
     except ValueError:
         return 200, []
-    return 200, [m.get("id", "") for m in data if isinstance(m, dict)]
+    data = body.get("data") if isinstance(body, dict) else None
+    return 200, [m["id"] for m in data or [] if isinstance(m, dict) and isinstance(m.get("id"), str)] \
+        if isinstance(data, list) else []
 
 
 def check_profile(p: Profile, timeout: float = 15.0, call: bool = True) -> Health:
@@ -65,6 +80,10 @@ def check_profile(p: Profile, timeout: float = 15.0, call: bool = True) -> Healt
     if p.params.get("api_base") and p.provider in ("openai", "hosted_vllm", "lm_studio"):
         try:
             status, ids = _list_models(p, min(timeout, 5.0))
+        except ModelError as e:   # it answered, but not in time or not in shape
+            h.reachable = True
+            h.problem = redact(str(e))
+            return h
         except Exception as e:  # httpx connect/timeout errors: the endpoint is down
             h.reachable = False
             h.problem = f"cannot reach {p.endpoint} ({type(e).__name__}); is the server running?"

@@ -12,8 +12,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from ..errors import ConfigError
+from ..errors import ConfigError, register_secret
 from ..team import VAR_RE, ModelProfile, TeamSpec, expand_vars
 from .credentials import mask_url, register_params, register_var_values
 
@@ -21,6 +22,10 @@ from .credentials import mask_url, register_params, register_var_values
 _PASS = ("api_base", "api_version", "temperature", "max_tokens", "top_p", "seed", "stop",
          "presence_penalty", "frequency_penalty", "reasoning_effort", "extra_headers",
          "custom_llm_provider")
+
+# The variables a default profile's api_base comes from, by the key variable that enables it.
+_BASE_VARS = {"OPENAI_API_KEY": ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
+              "AZURE_API_KEY": ("AZURE_API_BASE",)}
 
 # Where a provider's key comes from when the profile does not say (for messages only).
 PROVIDER_KEY_VARS = {"openai": "OPENAI_API_KEY", "azure": "AZURE_API_KEY",
@@ -112,6 +117,10 @@ def _profile(name: str, spec: ModelProfile, env, origin: str = "team file") -> P
     for key in ("api_base", "api_version"):
         if isinstance(params.get(key), str):
             params[key] = expand_vars(params[key], env)
+    if params.get("api_base"):
+        check_base_url(params["api_base"], f"profile `{name}`: api_base")
+    if params.get("extra_headers"):
+        params["extra_headers"] = _expand_headers(params["extra_headers"], env)
     register_params(params)
     if "api_key" not in params and params.get("api_base") and \
             not env.get(PROVIDER_KEY_VARS.get((spec.model or "").split("/")[0], "OPENAI_API_KEY"), ""):
@@ -122,6 +131,31 @@ def _profile(name: str, spec: ModelProfile, env, origin: str = "team file") -> P
                    fallbacks=list(spec.fallbacks), num_retries=spec.num_retries,
                    timeout=spec.timeout, first_token_timeout=spec.first_token_timeout,
                    max_retry_wait=spec.max_retry_wait, key_source=key_source, origin=origin)
+
+
+def check_base_url(url: str, where: str) -> str:
+    """``url`` when it is an http(s) URL with a host; else a ConfigError naming ``where``."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port   # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        ok = False
+    if not ok:
+        shown = url.rsplit("@", 1)[-1] if "@" in url else url   # never a user or password
+        raise ConfigError(f"{where}: `{shown[:80]}` is not an http(s) URL with a host; "
+                          "give one like https://api.openai.com/v1 or http://localhost:8000/v1")
+    return url
+
+
+def _expand_headers(headers: dict, env) -> dict:
+    """``extra_headers`` with ${VAR} references filled in; their values are secrets."""
+    out = {}
+    for name, value in headers.items():
+        out[name] = expand_vars(value, env)
+        for var in VAR_RE.findall(value):   # the values, not the header ("Bearer ***")
+            register_secret(env.get(var))
+    return out
 
 
 # The fields of an entry that must be strings when present (they are used as text).
@@ -225,6 +259,8 @@ def _from_config_list(name: str, spec: ModelProfile, source: str, env,
         key = mapped.pop("api_key", None)
         base = _profile(pname, spec, env, origin=f"{where}[{i}]")
         base.model = mapped.pop("model")
+        if mapped.get("api_base"):
+            check_base_url(mapped["api_base"], f"{where}[{i}].base_url")
         base.params.update(mapped)
         if key:
             base.params["api_key"] = key
@@ -268,6 +304,9 @@ def all_env_profiles(env=None, first_only: bool = False) -> dict[str, Profile]:
         if env.get(var) and (var != "AZURE_API_KEY" or env.get("AZURE_API_BASE")):
             params = {k: v for k, v in extra.items() if v}
             register_params({**params, "api_key": env[var]})
+            if params.get("api_base"):
+                check_base_url(params["api_base"], "$" + next(
+                    v for v in _BASE_VARS[var] if env.get(v) == params["api_base"]))
             name = model.split("/")[0] if "/" in model else "openai"
             out[name] = Profile(name=name, model=model, params=params, key_source=f"${var}",
                                 origin=f"${var} is set")

@@ -18,7 +18,7 @@ import time
 
 from ..conversation.messages import Usage
 from ..errors import ModelError, RateLimited, ServerError, StreamCut, redact
-from . import prices, wire
+from . import guard, prices, wire
 from . import provider_errors as pe
 from .base import Completion, Cut, Delta, RetryNote, Stream
 from .profiles import Profile
@@ -45,6 +45,10 @@ def litellm():
                 # own); left on, LiteLLM hands every streamed chunk to a logging thread
                 # that starts a new asyncio loop for it: ~1 ms per token.
                 mod.disable_streaming_logging = True
+                # Every request goes through the guarded transport: its OpenAI client
+                # (client_session) and its own HTTP handler (sync_transport) alike.
+                mod.client_session = guard.client()
+                mod.sync_transport = guard.transport()
                 level = logging.DEBUG if os.environ.get("AGENTTEAM_VERBOSE") == "1" \
                     else logging.CRITICAL
                 for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
@@ -304,15 +308,17 @@ class ProviderModel:
             pieces.close()
         usage = end.get("usage") or {}
         seconds = time.monotonic() - start
+        truncated = end.get("finish_reason") == "length"
         if not usage.get("completion_tokens"):
             # Some servers (llama.cpp's among them) report no usage when streaming:
             # count one token per streamed piece and ~4 characters per prompt token.
             prompt = sum(len(str(m.get("content") or "")) for m in messages) // 4
             counted = _usage(p, prompt, len(parts), seconds)
             counted.estimated = True
-            return Completion("".join(parts), p.name, counted)
+            return Completion("".join(parts), p.name, counted, truncated=truncated)
         return Completion("".join(parts), p.name, _usage(
-            p, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), seconds))
+            p, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, seconds),
+            truncated=truncated)
 
     def _call_litellm(self, p: Profile, messages: list[dict], agent: str) -> Stream:
         lm = litellm()
@@ -325,28 +331,30 @@ class ProviderModel:
                       timeout=p.first_token_timeout or p.timeout,
                       stream_options={"include_usage": True}, drop_params=True)
         start = time.monotonic()
+        call = guard.Call(p, p.timeout)
         parts: list[str] = []
-        usage = None
+        usage, finish = None, None
         try:
-            stream = lm.completion(**kwargs)
-            finish = None
-            for chunk in stream:
-                if chunk.choices:
-                    text = chunk.choices[0].delta.content
+            with guard.bound(call):   # LiteLLM's requests carry this call's limits
+                stream = lm.completion(**kwargs)
+                for chunk in stream:
+                    text, reason = _choice(p, chunk)
                     if text:
                         parts.append(text)
                         yield Delta(text)
-                    finish = chunk.choices[0].finish_reason or finish
-                if getattr(chunk, "usage", None):
-                    usage = chunk.usage
-                    if finish and _finished(stream, p):
-                        # All there is has arrived. Reading on would only make LiteLLM
-                        # rebuild and deep-copy the whole response for its own logging.
-                        _close(stream)
-                        break
-                if time.monotonic() - start > p.timeout:
-                    raise pe.too_slow(p)
-            finished = _finished(stream, p)
+                    finish = reason or finish
+                    if getattr(chunk, "usage", None):
+                        usage = chunk.usage
+                        if finish and _finished(stream, p):
+                            # All there is has arrived. Reading on would only make LiteLLM
+                            # rebuild and deep-copy the whole response for its own logging.
+                            _close(stream)
+                            break
+                    if call.expired():
+                        raise pe.too_slow(p)
+                finished = _finished(stream, p)
+            if call.error is not None:     # a limit tripped and LiteLLM swallowed it
+                raise call.error
         except GeneratorExit:   # the caller stopped reading: drop the HTTP response now
             _close(stream)
             raise
@@ -354,15 +362,39 @@ class ProviderModel:
             e.partial = "".join(parts)
             raise
         except Exception as exc:  # every provider failure is mapped, none escapes raw
-            err = map_error(exc, p)
+            err = call.error or map_error(exc, p)
             err.partial = "".join(parts)
             raise err from None
         text = "".join(parts)
         if not finished:
             raise pe.stream_cut(p, text)
-        return Completion(text, p.name, _usage(p, getattr(usage, "prompt_tokens", 0) or 0,
-                                               getattr(usage, "completion_tokens", 0) or 0,
-                                               time.monotonic() - start))
+        return Completion(text, p.name, _usage(p, _tokens(usage, "prompt_tokens"),
+                                               _tokens(usage, "completion_tokens"),
+                                               time.monotonic() - start),
+                          truncated=finish == "length")
+
+
+def _choice(p: Profile, chunk) -> tuple[str | None, str | None]:
+    """Text and finish reason of a LiteLLM chunk, refusing shapes that are not text."""
+    choices = getattr(chunk, "choices", None) or []
+    if not choices:
+        return None, None
+    first = choices[0]
+    text = getattr(getattr(first, "delta", None), "content", None)
+    reason = getattr(first, "finish_reason", None)
+    if not isinstance(text, (str, type(None))) or not isinstance(reason, (str, type(None))):
+        raise pe.malformed(p, f"a chunk whose text is a {type(text).__name__}, not text")
+    if text:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise pe.malformed(p, "text with a lone surrogate (invalid Unicode)") from None
+    return text, reason
+
+
+def _tokens(usage, name: str) -> int:
+    value = getattr(usage, name, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _usage(p: Profile, prompt: int, completion: int, seconds: float) -> Usage:

@@ -73,6 +73,29 @@ def malformed(p: Profile, detail: str) -> ModelError:
                        retryable=True)
 
 
+def not_compatible(p: Profile, detail: str) -> ModelError:
+    return ServerError(f"not an OpenAI-compatible response from {p.endpoint} (profile "
+                       f"`{p.name}`): {detail}", p.name)
+
+
+def too_large(p: Profile, limit: int, line: bool = False) -> ModelError:
+    what = "one line of the response" if line else "the response"
+    return ServerError(f"{what} from {p.endpoint} exceeded {limit >> 20} MB (profile "
+                       f"`{p.name}`); agentteam stopped reading it", p.name)
+
+
+def bad_proxy(p: Profile, var: str, proxy: str, why: str) -> ModelError:
+    where = f"${var} ({proxy})" if proxy else "the *_PROXY variables"
+    return ModelError(f"cannot call {p.endpoint} (profile `{p.name}`): {where} cannot be used "
+                      f"as a proxy: {why}; fix or unset it", p.name)
+
+
+def proxy_unreachable(p: Profile, var: str, proxy: str, detail: str) -> ModelError:
+    return ServerError(f"cannot reach {p.endpoint} through the proxy in ${var} ({proxy}) for "
+                       f"profile `{p.name}` ({detail}); is the proxy running, or should "
+                       f"${var} be unset?", p.name, retryable=True)
+
+
 def unreachable(p: Profile, detail: str) -> ModelError:
     return ServerError(f"cannot reach {p.endpoint} for profile `{p.name}` ({detail}); is the "
                        "server running?", p.name, retryable=True)

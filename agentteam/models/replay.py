@@ -18,10 +18,9 @@ class ReplayModel:
     """A ChatModel that plays back the assistant messages of a transcript."""
 
     def __init__(self, recorded: Recorded, team: TeamSpec):
-        self.replies = [m for m in recorded.messages
-                        if m.round > 0 and m.kind == "text"
-                        and team.agent(m.agent).kind != "user_proxy"
-                        if any(a.name == m.agent for a in team.agents)]
+        kinds = {a.name: a.kind for a in team.agents}
+        self.replies = [m for m in recorded.messages if m.round > 0 and m.kind == "text"
+                        and kinds.get(m.agent, "user_proxy") != "user_proxy"]
         self.position = 0
         self.source = recorded.path
         self.profiles: dict = {}
@@ -48,4 +47,5 @@ class ReplayModel:
             # A message with parts streams as the terminal shows it and is replayed whole.
             text, content = describe(nxt.content), nxt.content
         yield Delta(text)
-        return Completion(text, profile, Usage(calls=0), content)
+        return Completion(text, profile, Usage(calls=0), content,
+                          truncated=nxt.truncated and agent != SELECTOR)

@@ -14,8 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
-from typing import Any, Generator
+from typing import Any, Generator, Iterator
 
 from ..errors import ModelError
 from . import provider_errors as pe
@@ -48,7 +47,7 @@ def supports(p: Profile) -> bool:
 
 
 class WireClient:
-    """One pooled httpx client per endpoint; thread-safe."""
+    """One httpx client per endpoint, all sending through the guarded transport; thread-safe."""
 
     def __init__(self) -> None:
         self._clients: dict[tuple, Any] = {}
@@ -56,13 +55,14 @@ class WireClient:
 
     def _client(self, p: Profile):
         import httpx
+
+        from . import guard  # imports httpx: only when a call is made
         read = p.first_token_timeout or p.timeout
         key = (p.params.get("api_base"), read)
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = httpx.Client(
-                    timeout=httpx.Timeout(read, connect=min(10.0, read)),
-                    limits=httpx.Limits(max_keepalive_connections=8))
+                self._clients[key] = guard.client(
+                    timeout=httpx.Timeout(read, connect=min(10.0, read)))
             return self._clients[key]
 
     def close(self) -> None:
@@ -100,49 +100,78 @@ class WireClient:
     def stream(self, p: Profile, messages: list[dict], agent: str = "") -> Generator[str | dict, None, None]:
         """Yield text pieces, then one dict: {"finish_reason", "usage"}.
 
-        Raises a ModelError; ``partial`` holds the text already yielded.
+        Raises a ModelError; ``partial`` holds the text already yielded. The profile's
+        ``timeout`` is a hard deadline for the whole reply (the guard holds it).
         """
         import httpx
+
+        from . import guard  # imports httpx: only when a call is made
         url, headers, body = self.request(p, messages, agent)
-        start = time.monotonic()
+        call = guard.Call(p, p.timeout, whole_events=False)
         parts: list[str] = []
-        finish, usage = None, None
+        finish, usage, events, kind = None, None, 0, ""
         try:
-            with self._client(p).stream("POST", url, headers=headers, json=body) as r:
+            with self._client(p).stream("POST", url, headers=headers, json=body,
+                                        extensions={guard.EXTENSION: call}) as r:
+                if call.error is not None:
+                    raise call.error
                 if r.status_code >= 400:
                     raise _status_error(p, r)
-                for line in r.iter_lines():
-                    if not line.startswith("data:"):
-                        continue
+                kind = r.headers.get("content-type", "")
+                for line in _lines(r):
+                    if not line.startswith(b"data:"):
+                        continue        # comments, event: and id: lines
+                    events += 1
                     data = line[5:].strip()
-                    if data == "[DONE]":
+                    if data == b"[DONE]":
                         break
-                    chunk = _parse(p, data)
-                    for choice in chunk.get("choices") or []:
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
-                            parts.append(text)
-                            yield text
-                        finish = choice.get("finish_reason") or finish
-                    usage = chunk.get("usage") or usage
-                    if time.monotonic() - start > p.timeout:
-                        raise pe.too_slow(p)
+                    texts, reason, used = parse_chunk(p, data)
+                    for text in texts:
+                        parts.append(text)
+                        yield text
+                    finish = reason or finish
+                    usage = used or usage
         except ModelError as e:
             e.partial = "".join(parts)
             raise
-        except httpx.TimeoutException:
-            err = pe.no_answer(p)
-            err.partial = "".join(parts)
-            raise err from None
         except httpx.HTTPError as e:   # connect errors, a connection dropped mid-reply
-            if parts or isinstance(e, (httpx.RemoteProtocolError, httpx.ReadError)) and finish:
-                err = pe.stream_cut(p, "".join(parts))
-            else:
-                err = pe.unreachable(p, pe.short(f"{type(e).__name__}: {e}"))
-            raise err from None
+            raise _transport_error(p, call, e, parts, finish) from None
         if finish is None:
+            if not events:
+                raise pe.not_compatible(p, f"no `data:` events in a reply of type "
+                                           f"`{pe.short(kind, 60) or 'unknown'}`")
             raise pe.stream_cut(p, "".join(parts))
         yield {"finish_reason": finish, "usage": usage or {}}
+
+
+def _transport_error(p: Profile, call, e, parts: list[str], finish) -> ModelError:
+    import httpx
+    if call.error is not None:
+        err = call.error
+    elif isinstance(e, httpx.TimeoutException):
+        err = pe.no_answer(p)
+    elif parts or isinstance(e, (httpx.RemoteProtocolError, httpx.ReadError)) and finish:
+        err = pe.stream_cut(p, "".join(parts))
+    else:
+        err = pe.unreachable(p, pe.short(f"{type(e).__name__}: {e}"))
+    err.partial = "".join(parts)
+    return err
+
+
+def _lines(r) -> Iterator[bytes]:
+    """The body's lines, split on \\n only: a U+2028 inside a JSON string is text."""
+    tail: list[bytes] = []
+    for chunk in r.iter_raw():
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            tail.append(chunk[start:end])
+            line, tail = b"".join(tail), []
+            yield line.rstrip(b"\r")
+            start = end + 1
+        if start < len(chunk):
+            tail.append(chunk[start:])
+    if tail:
+        yield b"".join(tail).rstrip(b"\r")
 
 
 def header_value(agent: str) -> str:
@@ -150,24 +179,63 @@ def header_value(agent: str) -> str:
     return agent.encode("ascii", "backslashreplace").decode()
 
 
-def _parse(p: Profile, data: str) -> dict:
+def parse_chunk(p: Profile, data: bytes) -> tuple[list[str], str | None, dict | None]:
+    """Texts, finish reason and usage of one SSE ``data:`` payload.
+
+    Whatever the server sends, this returns or raises a ModelError, never anything else.
+    """
     try:
         chunk = json.loads(data)
-    except json.JSONDecodeError as e:
-        raise pe.malformed(p, pe.short(f"{e.msg} in {data[:80]!r}")) from None
+    except (ValueError, RecursionError) as e:   # bad JSON, bad UTF-8, absurd nesting
+        raise pe.malformed(p, pe.short(f"{type(e).__name__}: {e} in {data[:80]!r}")) from None
     if not isinstance(chunk, dict):
-        raise pe.malformed(p, pe.short(repr(data[:80])))
+        raise _shape(p, "a chunk that is not a JSON object", data)
     if chunk.get("error"):
-        err = chunk["error"]
+        err, status = chunk["error"], chunk.get("status_code")
         message = err.get("message", err) if isinstance(err, dict) else err
-        raise pe.from_status(p, int(chunk.get("status_code") or 500), pe.short(message))
-    return chunk
+        code = status if isinstance(status, int) and not isinstance(status, bool) \
+            and 400 <= status < 600 else 500
+        raise pe.from_status(p, code, pe.short(message))
+    choices = chunk.get("choices") or []
+    if not isinstance(choices, list):
+        raise _shape(p, "`choices` is not a list", data)
+    texts: list[str] = []
+    finish = None
+    for choice in choices:
+        delta = choice.get("delta") or {} if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            raise _shape(p, "a choice or its `delta` is not an object", data)
+        text, reason = delta.get("content"), choice.get("finish_reason")
+        if not isinstance(text, (str, type(None))) or not isinstance(reason, (str, type(None))):
+            raise _shape(p, "`content` or `finish_reason` is not text", data)
+        if text:
+            texts.append(text)
+        finish = reason or finish
+    usage = chunk.get("usage")
+    if usage is not None and not (isinstance(usage, dict) and all(
+            _count(usage.get(k)) for k in ("prompt_tokens", "completion_tokens"))):
+        raise _shape(p, "`usage` is not an object of token counts", data)
+    if b"\\u" in data:     # an escaped lone surrogate cannot be written anywhere as UTF-8
+        try:
+            "".join(texts).encode("utf-8")
+        except UnicodeEncodeError:
+            raise _shape(p, "text with a lone surrogate (invalid Unicode)", data) from None
+    return texts, finish, usage or None
+
+
+def _count(value) -> bool:
+    return value is None or isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _shape(p: Profile, what: str, data: bytes) -> ModelError:
+    return pe.malformed(p, f"{what}: {pe.short(data.decode('utf-8', 'replace'), 80)}")
 
 
 def _status_error(p: Profile, r) -> ModelError:
     r.read()
     try:
-        err = r.json().get("error") or {}
+        body = r.json()
+        err = (body.get("error") if isinstance(body, dict) else None) or body
         detail = err.get("message", str(err)) if isinstance(err, dict) else str(err)
     except ValueError:
         detail = r.text

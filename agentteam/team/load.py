@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ..errors import ConfigError, Problem
+from ..files import NotRegularFile, TooLarge, read_limited
 from . import yamlsafe
 from .schema import (
     KEYLESS,
@@ -36,12 +37,17 @@ def load_team(path: str | Path, env: dict[str, str] | None = None) -> TeamSpec:
     """Read, validate and cross-check a team file; raise ConfigError listing every problem."""
     file = str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = read_limited(path, yamlsafe.MAX_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{file}: no such file; check the path "
                           "(example teams live in teams/)") from None
     except IsADirectoryError:
         raise ConfigError(f"{file}: is a directory; give a team .yaml file") from None
+    except NotRegularFile as e:
+        raise ConfigError(f"{file}: {e}; give a team .yaml file") from None
+    except TooLarge as e:
+        raise ConfigError(f"{file}: file is {e.size} bytes; a team file may be at most "
+                          f"{yamlsafe.MAX_BYTES} bytes") from None
     except OSError as e:
         raise ConfigError(f"{file}: cannot read: {e.strerror}") from None
     return parse_team(yamlsafe.decode(raw, file), file, env)
@@ -218,6 +224,10 @@ def _cross_check(data: dict, positions: dict, file: str, env,
                 add(("models", pname, "fallbacks", j), "a profile cannot fall back to itself")
         for key, value in prof.items():
             _check_secret_value(("models", pname, key), key, value, env, add)
+        headers = prof.get("extra_headers")
+        for hname, value in (headers.items() if isinstance(headers, dict) else ()):
+            _check_secret_value(("models", pname, "extra_headers", hname), "header", value, env,
+                                add)
 
     trans = data.get("transitions")
     if isinstance(trans, dict):
@@ -243,6 +253,9 @@ def _check_secret_value(loc, key, value, env, add) -> None:
         if LITERAL_KEY_RE.search(value.strip()) or len(value.strip()) >= 20:
             add(loc, "api_key looks like a literal key; never put keys in a team file — "
                 "write `api_key: ${OPENAI_API_KEY}` (or another variable) instead")
+    if key == "header" and LITERAL_KEY_RE.search(value.strip().removeprefix("Bearer ").strip()):
+        add(loc, "this header looks like a literal key; never put keys in a team file — "
+            "write `Bearer ${MY_TOKEN}` (or another variable) instead")
 
 
 def expand_vars(value: str, env=None) -> str:

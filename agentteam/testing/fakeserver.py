@@ -4,9 +4,12 @@ It speaks the wire format real servers speak (``/v1/chat/completions`` with and
 without SSE streaming, ``/v1/models``, Azure's ``/openai/deployments/<d>/...``
 and Ollama's ``/api/chat``), records every request, and can inject the faults
 that real providers produce: 429 with ``Retry-After``, 5xx, 401, 404 for an
-unknown model, a context-length 400, a hang, a stream cut mid-reply and
-malformed SSE. ``delay`` holds every completion that long before it answers (a
-model's latency), and ``stats`` counts how many were in flight at once.
+unknown model, a context-length 400, a hang, a stream cut mid-reply,
+malformed SSE, a reply cut at the token limit (``length``), and the hostile ones of
+``hostile.py`` (a body that never ends a line, gzip bombs, wrong-shape chunks, an
+HTML page, a redirect), on the chat endpoint or on ``/models``. ``delay`` holds every
+completion that long before it answers (a model's latency), and ``stats`` counts how
+many were in flight at once.
 
 Replies come from a *responder*: a function from the request body and the agent
 the call is for (agentteam's ``X-Agentteam-Agent`` header; "" when absent) to
@@ -23,9 +26,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from . import hostile
+
 Responder = Callable[[dict, str], str]
 
-FAULTS = ("ok", "429", "500", "503", "401", "404", "context", "hang", "cut", "badjson", "slow")
+FAULTS = ("ok", "429", "500", "503", "401", "404", "context", "hang", "cut", "badjson", "slow",
+          "length") + hostile.KINDS
 
 
 @dataclass
@@ -35,6 +41,7 @@ class Fault:
     kind: str
     retry_after: float | None = None
     delay: float = 0.0
+    payload: str | None = None     # ``chunk``: the data of the odd SSE line
 
 
 def by_agent(script: dict[str, list[str]], default: str = "OK") -> Responder:
@@ -85,20 +92,26 @@ class FakeOpenAIServer:
         self.stats = {"completions": 0, "prompt_chars": 0, "in_flight": 0, "max_in_flight": 0}
         self.abandoned = 0   # streams whose client hung up before the end
         self.faults: deque[Fault] = deque()
+        self.model_faults: deque[Fault] = deque()   # for GET .../models
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._stop_hang = threading.Event()
 
     # -- control ---------------------------------------------------------
     def fail(self, kind: str, times: int = 1, retry_after: float | None = None,
-             delay: float = 0.0, after: int = 0) -> None:
-        """Make ``times`` completion requests fail with ``kind``, after ``after`` good ones."""
+             delay: float = 0.0, after: int = 0, payload: str | None = None,
+             on: str = "chat") -> None:
+        """Make ``times`` completion requests fail with ``kind``, after ``after`` good ones.
+
+        ``on="models"`` sends a hostile fault (``hostile.KINDS``) to ``/models`` instead.
+        """
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; one of {FAULTS}")
+        queue = self.model_faults if on == "models" else self.faults
         for _ in range(after):
-            self.faults.append(Fault("ok"))
+            queue.append(Fault("ok"))
         for _ in range(times):
-            self.faults.append(Fault(kind, retry_after, delay))
+            queue.append(Fault(kind, retry_after, delay, payload))
 
     @property
     def url(self) -> str:
@@ -146,6 +159,10 @@ def _usage(body: dict, text: str) -> dict:
     completion = max(1, len(text.split()))
     return {"prompt_tokens": prompt, "completion_tokens": completion,
             "total_tokens": prompt + completion}
+
+
+def _finish(fault: Fault | None) -> str:
+    return "length" if fault and fault.kind == "length" else "stop"
 
 
 def pieces(text: str) -> list[str]:
@@ -204,6 +221,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             return self._error(401, "Incorrect API key provided.", "invalid_api_key")
         if self.path.rstrip("/").endswith("/models"):
+            with self.fake._lock:
+                fault = self.fake.model_faults.popleft() if self.fake.model_faults else None
+            if fault and fault.kind in hostile.KINDS:
+                return hostile.serve(self, fault, models=True)
             data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]
             return self._json(200, {"object": "list", "data": data})
         if self.path.rstrip("/") in ("/api/tags",):
@@ -261,20 +282,22 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/api/chat"):
             return self._ollama(body, text)
         if body.get("stream"):
-            return self._stream(body, text, cut=bool(fault and fault.kind == "cut"),
-                                bad=bool(fault and fault.kind == "badjson"))
+            return self._stream(body, text, fault or Fault("ok"))
         self._json(200, {
             "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
             "model": model or "fake-model",
-            "choices": [{"index": 0, "finish_reason": "stop",
+            "choices": [{"index": 0, "finish_reason": _finish(fault),
                          "message": {"role": "assistant", "content": text}}],
             "usage": _usage(body, text)})
 
     def _fault(self, fault: Fault) -> bool:
         """Apply a fault; True when the response has been fully handled."""
         kind = fault.kind
-        if kind == "ok":
+        if kind in ("ok", "length", "chunk"):
             return False
+        if kind in hostile.KINDS:
+            hostile.serve(self, fault)
+            return True
         if fault.delay:
             time.sleep(fault.delay)
         if kind == "429":
@@ -299,7 +322,8 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def _stream(self, body: dict, text: str, cut: bool, bad: bool) -> None:
+    def _stream(self, body: dict, text: str, fault: Fault) -> None:
+        cut, bad = fault.kind == "cut", fault.kind == "badjson"
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -325,9 +349,14 @@ class _Handler(BaseHTTPRequestHandler):
                         self.wfile.write(b"data: {\"choices\": [{\"delta\": {\"content\": \n\n")
                         self.wfile.flush()
                     return  # the connection drops: no finish_reason, no [DONE]
+                if fault.kind == "chunk" and i == 1:
+                    self.wfile.write(b"data: " + (fault.payload or "").encode("utf-8",
+                                                                           "surrogatepass")
+                                     + b"\n\n")
                 send({**base, "choices": [{"index": 0, "delta": {"content": piece},
                                            "finish_reason": None}]})
-            send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            send({**base, "choices": [{"index": 0, "delta": {},
+                                       "finish_reason": _finish(fault)}]})
             if (body.get("stream_options") or {}).get("include_usage"):
                 send({**base, "choices": [], "usage": _usage(body, text)})
             self.wfile.write(b"data: [DONE]\n\n")

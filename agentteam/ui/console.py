@@ -150,6 +150,9 @@ class ConsoleView:
             if ev.incomplete:
                 self.console.print(Text("[reply broke off here; kept as incomplete]",
                                         style="yellow"))
+            elif ev.truncated:
+                self.console.print(Text("[reply cut short at the model's token limit; kept as "
+                                        "truncated]", style="yellow"))
             return
         if ev.kind == "code_result" and ev.round in self.results_shown \
                 or (ev.agent in self.typed_by_person and ev.round > 0):

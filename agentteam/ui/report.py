@@ -85,7 +85,7 @@ class RunReport:
 
 def load(path: str | Path, work_dir: str | Path | None = None) -> RunReport:
     """Read a transcript into a ``RunReport``; ConfigError when it is not one."""
-    rec = read(path)
+    rec = read(path, lenient=True)   # a newer version's events render generically
     first = next(e for e in rec.events if e.get("type") == "run_started")
     last_end = max((i for i, e in enumerate(rec.events) if e.get("type") == "run_ended"),
                    default=-1)

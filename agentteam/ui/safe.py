@@ -10,9 +10,9 @@ characters become visible (ESC shows as ``␛``), newlines and tabs stay.
 
 from __future__ import annotations
 
-import json
 import logging
 
+from ..conversation.events import json_line as events_json_line
 from ..conversation.events import map_text
 from ..errors import redact
 
@@ -21,8 +21,6 @@ from ..errors import redact
 _VISIBLE = {c: chr(0x2400 + c) for c in range(0x20) if chr(c) not in "\n\t"}
 _VISIBLE[0x7F] = "\u2421"
 _VISIBLE.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
-# ... and the line separators that str.splitlines() splits a JSON line on
-_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in (*range(0x7F, 0xA0), 0x2028, 0x2029)}
 
 
 def printable(text: str) -> str:
@@ -37,8 +35,8 @@ def safe(text: str) -> str:
 
 def json_line(obj) -> str:
     """``obj`` as one line of JSON for stdout: every string redacted, and every control
-    character escaped (``json`` leaves DEL, C1 and U+2028/9 raw without ``ensure_ascii``)."""
-    return json.dumps(map_text(obj, redact), ensure_ascii=False).translate(_JSON_ESCAPES)
+    character escaped (see ``conversation.events.json_line``)."""
+    return events_json_line(map_text(obj, redact))
 
 
 class SafeFormatter(logging.Formatter):
