@@ -22,8 +22,39 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-FRAMEWORKS = ["agentteam", "ag2", "agentchat"]
+FRAMEWORKS = ["agentteam", "ag2", "agentchat", "agent_framework"]
+# agentteam with its OpenAI-wire path on the openai SDK: measured beside today's httpx path.
+OVERHEAD = ["agentteam", "agentteam_openai_sdk", "ag2", "agentchat", "agent_framework"]
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONWARNINGS": "ignore"}
+
+
+INTRO = """\
+All frameworks talk to the same fake OpenAI-compatible server (`bench/server.py`, its own
+process) in the same run, with the same three assistants, system messages and task.
+agentteam streams every reply; the others use their defaults (not streamed). The
+frameworks:
+
+- **agentteam**: `speaker_selection: auto` (its selector) and `round_robin`.
+- **AG2** 0.14 (`autogen` GroupChat): `speaker_selection_method` `auto` and `round_robin`,
+  `allow_repeat_speaker=False`.
+- **AgentChat** (AutoGen 0.7): `SelectorGroupChat` (`allow_repeated_speaker=False`) and
+  `RoundRobinGroupChat`.
+- **Agent Framework** (`agent_framework`; Microsoft's successor of AutoGen,
+  `agent-framework-core` + `agent-framework-openai` + `agent-framework-orchestrations`):
+  `GroupChatBuilder` with an orchestrator agent for `auto` (each round it asks the model
+  for a JSON object naming the next speaker; the orchestrator keeps its own session, so it
+  sees the whole chat plus one ~600-character instruction per round) and with a selection
+  function for `round_robin` (as in Agent Framework's own round-robin sample). It has no
+  "no repeated speaker" option; the bench server never names the previous speaker
+  instead. Its workflow runner stops after 100 supersteps (two per round) and
+  `GroupChatBuilder` has no setting for that, so a group chat of 50 or more rounds raises
+  `WorkflowConvergenceException`; the bench raises the runner's limit (a private attribute)
+  to measure 60 and 100 rounds.
+
+Every agent reply is the same ~40 words plus a running number (`(17)`): Agent Framework's
+session history drops a message whose role and text equal an earlier one's, so identical
+replies would shrink its prompts. The number adds ~5 characters per reply to every
+framework's prompt volume compared with runs before Agent Framework was added."""
 
 
 def worker(framework: str, mode: str, url: str, *counts: int) -> dict:
@@ -91,26 +122,108 @@ def overhead(r: Report, url: str, reps: int) -> dict:
     r.section("Framework overhead per round",
               "(T(60 rounds) − T(10 rounds)) / 50 against an instant fake server; three "
               "assistants, no repeated speaker. In-process timing, imports and a warm-up "
-              "chat excluded. min / median of the repetitions.")
-    per: dict = {}
-    rows = []
-    for mode in ("auto", "round_robin"):
-        for fw in FRAMEWORKS + (["litellm_loop"] if mode == "round_robin" else []):
-            values = []
-            for _ in range(reps):
-                t = worker(fw, mode, url, 2, 10, 60)
-                values.append((t["60"] - t["10"]) / 50)
-            per[(fw, mode)] = values
-            rows.append([mode, fw, fmt(values)])
-    r.table(["selection", "framework", "per round (min / median)"], rows)
-    med = {k: statistics.median(v) for k, v in per.items()}
+              "chat excluded. min / median of the repetitions; the repetitions are "
+              "interleaved (every framework once, then again), so a busy spell of the "
+              "machine hits all of them alike. `agentteam_openai_sdk` is agentteam with its "
+              "OpenAI-wire path on the `openai` SDK instead of httpx (see below); "
+              "`litellm_loop` is a hand-written loop on `litellm.completion`, the floor.")
+    runs = [(mode, fw) for mode in ("auto", "round_robin")
+            for fw in OVERHEAD + (["litellm_loop"] if mode == "round_robin" else [])]
+    per: dict = {run: [] for run in runs}
+    for _ in range(reps):
+        for mode, fw in runs:
+            t = worker(fw, mode, url, 2, 10, 60)
+            per[(mode, fw)].append((t["60"] - t["10"]) / 50)
+    r.table(["selection", "framework", "per round (min / median)"],
+            [[mode, fw, fmt(per[(mode, fw)])] for mode, fw in runs])
+    med = {(fw, mode): statistics.median(v) for (mode, fw), v in per.items()}
     ratio_rows = []
     for mode, goal_ag2, goal_ac in (("auto", 0.5, 1.0), ("round_robin", 1.0, 1.0)):
         a = med[("agentteam", mode)]
         ratio_rows.append([mode, f"{a / med[('ag2', mode)]:.2f}× (goal ≤ {goal_ag2})",
-                           f"{a / med[('agentchat', mode)]:.2f}× (goal ≤ {goal_ac})"])
-    r.table(["selection", "agentteam / AG2", "agentteam / AgentChat"], ratio_rows)
+                           f"{a / med[('agentchat', mode)]:.2f}× (goal ≤ {goal_ac})",
+                           f"{a / med[('agent_framework', mode)]:.2f}×"])
+    r.table(["selection", "agentteam / AG2", "agentteam / AgentChat",
+             "agentteam / Agent Framework"], ratio_rows)
+    sdk_vs_httpx(r, per, med)
     return med
+
+
+def sdk_vs_httpx(r: Report, per: dict, med: dict) -> None:
+    """The rule of issue 7: use the openai SDK if it is within 10 % of the httpx path."""
+    r.section("OpenAI wire path: httpx or the openai SDK",
+              "agentteam streams OpenAI-wire replies over httpx itself "
+              "(`agentteam/models/wire.py`, `WireClient.stream`). `agentteam_openai_sdk` "
+              "swaps that one method for `openai.OpenAI(base_url=..., api_key=..., "
+              "max_retries=0).chat.completions.create(stream=True, stream_options="
+              "{\"include_usage\": True}, extra_headers={\"X-Agentteam-Agent\": agent})`, "
+              "yielding the same items (`bench/workers.py`, `sdk_wire`); everything else is "
+              "the same code, measured in the same run as the rows above. The rule: keep the "
+              "faster one, and prefer the SDK if it is within 10 %. Per-repetition ratio: "
+              "the two ran back to back in each repetition.")
+    rows, verdicts = [], []
+    for mode in ("auto", "round_robin"):
+        httpx_, sdk = med[("agentteam", mode)], med[("agentteam_openai_sdk", mode)]
+        paired = [b / a for a, b in zip(per[(mode, "agentteam")],
+                                        per[(mode, "agentteam_openai_sdk")], strict=True)]
+        rows.append([mode, f"{httpx_ * 1000:.2f} ms", f"{sdk * 1000:.2f} ms",
+                     f"{sdk / httpx_:.2f}×",
+                     f"{min(paired):.2f}× – {max(paired):.2f}×"])
+        verdicts.append(sdk / httpx_)
+    r.table(["selection", "httpx (today)", "openai SDK", "SDK / httpx (medians)",
+             "SDK / httpx per repetition"], rows)
+    worst = max(verdicts)
+    if worst <= 1.10:
+        text = (f"Verdict: the SDK path is within 10 % of the httpx path (worst {worst:.2f}×): "
+                "by the rule, agentteam could use the `openai` package.")
+    else:
+        text = (f"Verdict: the SDK path costs {worst:.2f}× the httpx path per round, more than "
+                "the 10 % the rule allows, so agentteam keeps streaming over httpx and does "
+                "not depend on `openai`. Where the time goes (measured below, in this run): "
+                "on every call the SDK walks the whole request, every message of the history, "
+                "through its `TypedDict` transform, a cost that grows with the chat; and it "
+                "builds a pydantic `ChatCompletionChunk` for every streamed token where the "
+                "httpx path does one `json.loads`. Importing `openai` also lengthens a whole "
+                "process (start-up table: `agentteam_openai_sdk` beside `agentteam`).")
+    r.lines += ["", text]
+    print(text)
+    costs = sdk_costs()
+    if costs:
+        r.table(["inside one call", "openai SDK", "httpx path"], costs)
+
+
+def sdk_costs() -> list[list[str]]:
+    """The SDK's per-call and per-token work beside what the httpx path does instead."""
+    try:   # private helpers of the openai package: skip this table if they move
+        from openai._models import construct_type
+        from openai._utils import maybe_transform
+        from openai.types.chat import ChatCompletionChunk, completion_create_params
+    except ImportError:
+        return []
+    history = [{"role": "system", "content": "Coder. You write Python code."}] + [
+        {"role": "user", "content": "Critic: " + "word " * 45} for _ in range(60)]
+    body = {"model": "m", "messages": history, "stream": True,
+            "stream_options": {"include_usage": True}, "temperature": 0}
+    chunk = json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1,
+                        "model": "m", "choices": [{"index": 0, "delta": {"content": "word "},
+                                                   "finish_reason": None}]})
+    params = completion_create_params.CompletionCreateParamsStreaming
+    sdk_chunk = lambda: construct_type(type_=ChatCompletionChunk, value=json.loads(chunk))
+
+    def each(fn, n: int) -> float:
+        fn()
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - start) / n
+
+    return [["request of a 60-message history (per call)",
+             f"{each(lambda: maybe_transform(body, params), 50) * 1000:.2f} ms (transform)",
+             f"{each(lambda: json.dumps(body), 50) * 1000:.2f} ms (`json.dumps`)"],
+            ["one streamed chunk (per token)",
+             f"{each(sdk_chunk, 2000) * 1e6:.0f} µs "
+             "(`ChatCompletionChunk`)", f"{each(lambda: json.loads(chunk), 2000) * 1e6:.1f} µs "
+             "(`json.loads`)"]]
 
 
 def tokens(r: Report, url: str) -> None:
@@ -140,7 +253,7 @@ def startup(r: Report, url: str, reps: int) -> None:
             ["agentteam --help", fmt(timed(cli + ["--help"], reps))],
             ["agentteam validate teams/cars_critic.yaml", fmt(timed(cli + ["validate", str(team)],
                                                                     reps))]]
-    for fw in FRAMEWORKS:
+    for fw in OVERHEAD:
         cmd = [PY, str(ROOT / "bench" / "workers.py"), fw, "round_robin", url, "10"]
         rows.append([f"{fw}: a whole 10-round chat process", fmt(timed(cmd, reps))])
     r.table(["what", "time"], rows)
@@ -149,7 +262,7 @@ def startup(r: Report, url: str, reps: int) -> None:
 def memory(r: Report, url: str) -> None:
     r.section("Peak memory (auto selection)", "Peak RSS of the whole process.")
     rows = []
-    for fw in FRAMEWORKS:
+    for fw in OVERHEAD:
         rss = {n: peak_rss_mb([PY, str(ROOT / "bench" / "workers.py"), fw, "auto", url, str(n)])
                for n in (10, 50, 100)}
         rows.append([fw] + [f"{rss[n]:.0f} MB" for n in (10, 50, 100)]
@@ -223,7 +336,8 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in
-                         ("agentteam", "ag2", "autogen-agentchat", "litellm", "openai")
+                         ("agentteam", "ag2", "autogen-agentchat", "agent-framework-core",
+                          "agent-framework-orchestrations", "litellm", "openai")
                          if _has(p))
     return (f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {os.cpu_count()} cores "
             f"({cpu}) · {round(os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30)} GB · "
@@ -248,9 +362,7 @@ def main() -> None:
     url = server.stdout.readline().strip()
     r = Report()
     r.lines += ["# Benchmarks", "", f"Measured by `bash bench/run --reps {args.reps}` on: "
-                f"{machine()}.", "", "All frameworks talk to the same fake OpenAI-compatible "
-                "server (`bench/server.py`, its own process) in the same run. agentteam "
-                "streams every reply; AG2 and AgentChat use their defaults (not streamed)."]
+                f"{machine()}.", "", INTRO]
     try:
         overhead(r, url, args.reps)
         tokens(r, url)
