@@ -5,9 +5,10 @@
 FRAMEWORK: agentteam | agentteam_openai_sdk | ag2 | agentchat | agent_framework |
 litellm_loop; MODE: auto | round_robin. Every framework runs the same team: three
 assistants (Coder, Critic, Reviewer), the same system messages and task, no repeated
-speaker. The first ROUNDS is a warm-up;
-prints a JSON object {rounds: seconds} for the others, timed in-process (imports and
-warm-up excluded).
+speaker. The first ROUNDS is a warm-up; prints a JSON object {rounds: seconds, "cpu":
+{rounds: seconds}} for the others, timed in-process (imports and warm-up excluded): wall
+time, and the CPU time of this process (all its threads), which a busy neighbour on a
+shared machine disturbs far less than wall time.
 """
 
 from __future__ import annotations
@@ -198,12 +199,13 @@ RUNNERS = {"agentteam": agentteam_chat, "agentteam_openai_sdk": agentteam_openai
 def main() -> None:
     framework, mode, url, *counts = sys.argv[1:]
     run = RUNNERS[framework]
-    out = {}
+    out: dict = {"cpu": {}}
     for i, n in enumerate(int(c) for c in counts):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         run(url, mode, n)
         if i > 0:
             out[n] = time.perf_counter() - start
+            out["cpu"][n] = time.process_time() - cpu
     print(json.dumps(out))
 
 
