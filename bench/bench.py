@@ -86,14 +86,6 @@ def timed(cmd: list[str], reps: int, **kw) -> list[float]:
     return out
 
 
-def peak_rss_mb(cmd: list[str]) -> float:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise RuntimeError(f"{cmd} failed")
-    return usage.ru_maxrss / 1024
-
-
 def fmt(values: list[float], scale: float = 1000.0, unit: str = "ms") -> str:
     return f"{min(values) * scale:.1f} / {statistics.median(values) * scale:.1f} {unit}"
 
@@ -269,11 +261,14 @@ def startup(r: Report, url: str, reps: int) -> None:
 
 
 def memory(r: Report, url: str) -> None:
-    r.section("Peak memory (auto selection)", "Peak RSS of the whole process.")
+    r.section("Peak memory (auto selection)",
+              "Peak RSS of the whole worker process (`VmHWM`, which the worker reads itself: "
+              "the `ru_maxrss` a parent gets from `wait4` also counts the parent's own pages "
+              "from before the child's `exec`, so it could never read below the benchmark "
+              "process).")
     rows = []
     for fw in OVERHEAD:
-        rss = {n: peak_rss_mb([PY, str(ROOT / "bench" / "workers.py"), fw, "auto", url, str(n)])
-               for n in (10, 50, 100)}
+        rss = {n: worker(fw, "auto", url, n)["peak_rss_mb"] for n in (10, 50, 100)}
         rows.append([fw] + [f"{rss[n]:.0f} MB" for n in (10, 50, 100)]
                     + [f"{(rss[100] - rss[10]) / 90 * 1024:.0f} KB"])
     r.table(["framework", "10 rounds", "50 rounds", "100 rounds", "growth per round"], rows)

@@ -6,9 +6,10 @@ FRAMEWORK: agentteam | agentteam_openai_sdk | ag2 | agentchat | agent_framework 
 litellm_loop; MODE: auto | round_robin. Every framework runs the same team: three
 assistants (Coder, Critic, Reviewer), the same system messages and task, no repeated
 speaker. The first ROUNDS is a warm-up; prints a JSON object {rounds: seconds, "cpu":
-{rounds: seconds}} for the others, timed in-process (imports and warm-up excluded): wall
-time, and the CPU time of this process (all its threads), which a busy neighbour on a
-shared machine disturbs far less than wall time.
+{rounds: seconds}, "peak_rss_mb": MB} for the others, timed in-process (imports and
+warm-up excluded): wall time, and the CPU time of this process (all its threads), which
+a busy neighbour on a shared machine disturbs far less than wall time; and the process's
+peak memory.
 """
 
 from __future__ import annotations
@@ -206,7 +207,18 @@ def main() -> None:
         if i > 0:
             out[n] = time.perf_counter() - start
             out["cpu"][n] = time.process_time() - cpu
+    out["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(out))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since its exec (Linux VmHWM; else ru_maxrss)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":
