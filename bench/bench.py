@@ -366,7 +366,9 @@ def main() -> None:
     url = server.stdout.readline().strip()
     r = Report()
     r.lines += ["# Benchmarks", "", f"Measured by `bash bench/run --reps {args.reps}` on: "
-                f"{machine()}.", "", INTRO]
+                f"{machine()}.", "", "", "", INTRO]
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
     try:
         overhead(r, url, args.reps)
         tokens(r, url)
@@ -377,6 +379,12 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
+    # Others share the machine: say how busy it was, so numbers from two runs are not
+    # compared as if both machines were idle.
+    r.lines[4] = (f"Load average (1 min) {load:.1f} at the start and {os.getloadavg()[0]:.1f} "
+                  f"at the end, on {os.cpu_count()} cores; the run took "
+                  f"{(time.perf_counter() - started) / 60:.0f} minutes. On a busy machine compare "
+                  "ratios within one run, and CPU times, rather than wall times across runs.")
     Path(args.out).write_text("\n".join(r.lines) + "\n", encoding="utf-8")
     print(f"\nwritten to {args.out}")
 
