@@ -100,6 +100,11 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs on stderr."),
     otel: bool = typer.Option(False, "--otel", help="Send OpenTelemetry traces (OTLP/HTTP; "
                               "also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)."),
+    api_base: Optional[str] = typer.Option(None, "--api-base", help="With --model: every "
+                                           "profile at this OpenAI-compatible endpoint."),
+    api_key_var: Optional[str] = typer.Option(None, "--api-key-var", help="The environment "
+                                              "variable with the --api-base key (default: "
+                                              "no key)."),
 ) -> None:
     """Run a team on its task, streaming every message live."""
     from .runner import RunRequest
@@ -109,7 +114,8 @@ def run(
     req = RunRequest(str(team_file) if team_file else None, task, model, max_round, executor,
                      human, str(transcript) if transcript else None,
                      str(resume) if resume else None, str(replay) if replay else None,
-                     no_cache, _interactive(), otel=otel)
+                     no_cache, _interactive(), otel=otel, api_base=api_base,
+                     api_key_var=api_key_var)
     raise typer.Exit(_run(req, as_json, quiet))
 
 
