@@ -163,6 +163,43 @@ def _build_missing_image(image: str) -> None:
     sandbox.build_offline(image, progress=_progress)
 
 
+@app.command("import")
+def import_team(
+    source: Path = typer.Argument(..., help="An AutoGen AgentChat / AutoGen Studio team "
+                                  "(component JSON), or a gallery."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the team file "
+                                          "here (default: print it)."),
+    team: Optional[str] = typer.Option(None, "--team", help="A gallery's team: its label, "
+                                       "name or number."),
+    task: Optional[str] = typer.Option(None, "--task", help="The team's task."),
+    name: Optional[str] = typer.Option(None, "--name", help="The team's name ([a-z0-9-]+)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --output file."),
+) -> None:
+    """Convert an AutoGen AgentChat team (component JSON) into a team file."""
+    from .importer import import_file
+    if output is not None and output.exists() and not force:
+        _fail(ConfigError(f"{output} exists; choose another -o FILE or pass --force"))
+    try:
+        imported = import_file(source, team, task, name)
+    except AgentTeamError as e:
+        _fail(e)
+    text = imported.yaml()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            _fail(ConfigError(f"{output}: cannot write ({e.strerror}); choose another -o FILE"))
+    where = str(output) if output else "stdout"
+    _progress(f"imported {source} (AgentChat {imported.kind}, "
+              f"{len(imported.data['agents'])} agents) -> {where}")
+    if imported.notes:
+        _progress(f"not carried over, or changed ({len(imported.notes)}):")
+        for note in imported.notes:
+            _progress(f"  - {note}")
+
+
 @app.command()
 def chat(
     team_file: Optional[Path] = typer.Argument(None, help="A team to chat with; without it, "
