@@ -29,7 +29,7 @@ class Ending:
     """What the termination conditions add up to."""
 
     texts: list[str] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
+    sources: list[list[str]] = field(default_factory=list)    # each text's, [] for anyone
     max_messages: int | None = None
     seconds: float | None = None
     tokens: int | None = None
@@ -51,7 +51,7 @@ def read_termination(comp: Any, notes: list[str], end: Ending, where: str = "ter
                              "and" if kind.startswith("And") else joined)
     elif kind == "TextMentionTermination" and isinstance(cfg.get("text"), str):
         end.texts.append(cfg["text"])
-        end.sources += [s for s in cfg.get("sources") or [] if isinstance(s, str)]
+        end.sources.append([s for s in cfg.get("sources") or [] if isinstance(s, str)])
     elif kind == "MaxMessageTermination" and isinstance(cfg.get("max_messages"), int):
         end.max_messages = min(filter(None, (end.max_messages, cfg["max_messages"])))
     elif kind == "TimeoutTermination" and isinstance(
@@ -207,11 +207,7 @@ def _ending(data: dict, comments: dict, end: Ending, max_turns: Any, transitions
         notes.append("no TextMentionTermination: the chat also ends when an agent's message "
                       "ends with TERMINATE (agentteam's default keyword)")
     names = {a.data["name"] for a in agents}
-    sources = [s for s in dict.fromkeys(end.sources) if s in names]
-    if sources and "termination" in data:
-        data["termination"]["agents"] = sources
-    if len(sources) < len(set(end.sources)):
-        notes.append("termination: sources that are not participants are left out")
+    _sources(data, end, names, notes)
     if end.seconds or end.tokens:
         data["budget"] = {k: v for k, v in (("seconds", end.seconds), ("tokens", end.tokens)) if v}
     for who in dict.fromkeys(end.end_after):
@@ -220,3 +216,21 @@ def _ending(data: dict, comments: dict, end: Ending, max_turns: Any, transitions
                                                   if r != {"end": True}]
         else:
             notes.append(f"termination: {who} is not a participant; left out")
+
+
+def _sources(data: dict, end: Ending, names: set, notes: list[str]) -> None:
+    """TextMentionTermination's `sources`: only their messages end the chat. One list of
+    agents holds for every keyword, so it is carried over only when every text has one."""
+    if not any(end.sources):
+        return
+    if not all(end.sources):
+        notes.append("termination: the sources of some TextMentionTerminations are left out "
+                     "(here any agent's message with a keyword ends the chat)")
+        return
+    listed = list(dict.fromkeys(s for group in end.sources for s in group))
+    kept = [s for s in listed if s in names]
+    if len(kept) < len(listed):
+        notes.append(f"termination: sources {', '.join(s for s in listed if s not in names)} "
+                     "are not participants; left out")
+    if kept:
+        data["termination"]["agents"] = kept

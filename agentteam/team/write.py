@@ -48,7 +48,10 @@ def _flowable(v: Any, budget: int = 70) -> bool:
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value.rstrip("\n") else None
+    # A reader turns "\r", NEL or U+2028 in a block or a plain scalar into a line break
+    # (or a space): text with them is written double-quoted, where they are escaped.
+    special = any(c in _UNSAFE for c in value.replace("\n", ""))
+    style = '"' if special else "|" if "\n" in value.rstrip("\n") else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
@@ -91,11 +94,13 @@ def dump_team(data: dict, comments: dict[tuple, str] | None = None,
         _, positions, _, _ = yamlsafe.load(body, "<written>")
         placed: dict[int, list[str]] = {}
         for path, text in comments.items():
-            line, col = positions.get(tuple(path), (None, None))
+            line, _ = positions.get(tuple(path), (None, None))
             if line is None:
                 continue
-            # a list item's position is its first key's, two columns after its dash
-            indent = " " * max(0, (col or 1) - 1 - (2 if isinstance(path[-1], int) else 0))
+            # indented as the line it is about: never deeper, where it could be read as
+            # part of a block of text just above
+            target = lines[line - 1]
+            indent = " " * (len(target) - len(target.lstrip(" ")))
             placed.setdefault(line, []).extend(indent + c for c in comment_text(text))
         for line in sorted(placed, reverse=True):
             lines[line - 1:line - 1] = placed[line]
