@@ -20,7 +20,7 @@ ends ``stalled``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Generator, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 from ..team import AgentSpec
 from .events import Event, Notice
@@ -38,7 +38,7 @@ class AutoReplying:
     """Mixed into GroupChat: counts automatic replies and applies the agents' limits."""
 
     rounds: int
-    human: object
+    human: Any         # the run loop's Human, or None
     _emit: Callable[[Event], Iterator[Event]]
     _ask: Callable[[str], str]
     _human_mode: Callable[[AgentSpec], str]

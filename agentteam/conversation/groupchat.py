@@ -225,10 +225,11 @@ class GroupChat(ChoosingSpeakers, AutoReplying):
     def _pending_code(self, runner: str) -> tuple[Message, list[CodeBlock]] | None:
         """The latest unrun code in the window; never the runner's own messages (example
         code in the task a proxy sent is not code to run)."""
-        n = self.team.code_execution.last_n_messages
-        if n == "auto":   # AutoGen's: every message since the runner last spoke
-            n = next((i for i, m in enumerate(reversed(self.history)) if m.agent == runner),
-                     len(self.history))
+        last_n = self.team.code_execution.last_n_messages
+        # "auto" (AutoGen's): every message since the runner last spoke
+        n = last_n if isinstance(last_n, int) else next(
+            (i for i, m in enumerate(reversed(self.history)) if m.agent == runner),
+            len(self.history))
         window = self.history[-n:] if n else []
         for m in reversed(window):
             if m.round in self.executed or m.kind != "text" or m.agent == runner:

@@ -98,7 +98,9 @@ def model_profile(comp: dict, where: str, notes: list[str]) -> tuple[dict | None
         comment = "the key comes from $ANTHROPIC_API_KEY" if prefix == "anthropic" else \
             "a local Ollama server: no key"
         skip = {"model", "base_url", "host", "options"}
-        cfg = {**cfg, **(cfg.get("options") if isinstance(cfg.get("options"), dict) else {})}
+        options = cfg.get("options")
+        if isinstance(options, dict):     # Ollama's sampling settings live there
+            cfg = {**cfg, **options}
     else:
         notes.append(f"{where}: model client {kind} is not one agentteam maps; "
                      + (f"its model `{model}` is used as a LiteLLM id" if model else

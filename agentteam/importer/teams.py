@@ -55,9 +55,8 @@ def read_termination(comp: Any, notes: list[str], end: Ending, where: str = "ter
     elif kind == "MaxMessageTermination" and isinstance(cfg.get("max_messages"), int):
         end.max_messages = min(filter(None, (end.max_messages, cfg["max_messages"])))
     elif kind == "TimeoutTermination" and isinstance(
-            cfg.get("timeout_seconds", cfg.get("timeout")), (int, float)):
-        seconds = float(cfg.get("timeout_seconds", cfg.get("timeout")))
-        end.seconds = min(filter(None, (end.seconds, seconds)))
+            seconds := cfg.get("timeout_seconds", cfg.get("timeout")), (int, float)):
+        end.seconds = min(filter(None, (end.seconds, float(seconds))))
     elif kind == "TokenUsageTermination" and isinstance(cfg.get("max_total_token"), int):
         end.tokens = min(filter(None, (end.tokens, cfg["max_total_token"])))
         if cfg.get("max_prompt_token") or cfg.get("max_completion_token"):
