@@ -103,7 +103,7 @@ def resolve_profiles(team: TeamSpec, model: str | None, api_base: str | None = N
 
 def _uses_default(team: TeamSpec) -> bool:
     refs = {a.model for a in team.agents if a.kind != "user_proxy"}
-    if team.speaker_selection.method == "auto":
+    if team.speaker_selection.method in ("auto", "function"):   # a function may answer "auto"
         refs.add(team.speaker_selection.model or "default")
     return "default" in refs
 
