@@ -165,6 +165,8 @@ def test_output_is_never_overwritten_unasked(cli, tmp_path):
     assert r.exit_code == 2 and "exists; choose another -o FILE or pass --force" in r.stderr
     assert out.read_text() == "mine"
     assert cli("import", tmp_path / "missing.json").exit_code == 2
+    r = cli("import", SAMPLES / "round_robin.json", "--name", "My Team")
+    assert r.exit_code == 2 and "--name 'My Team': a team name uses lowercase" in r.stderr
 
 
 def test_hostile_names_and_texts_cannot_inject_yaml(cli, tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..team import parse_team
+from ..team import NAME_RE, parse_team
 from ..team.write import dump_team
 from .teams import convert_team
 
@@ -50,6 +50,9 @@ def import_file(path: str | Path, team: str | None = None, task: str | None = No
     """Convert the team component in the JSON file ``path``; ConfigError for a file that
     holds none. ``team`` picks one of a gallery's teams (by label, name or number)."""
     where = str(path)
+    if name is not None and not re.fullmatch(NAME_RE, name):
+        raise ConfigError(f"--name {name!r}: a team name uses lowercase letters, digits and - "
+                          "only (like my-team)")
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
