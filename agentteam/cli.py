@@ -103,6 +103,11 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs on stderr."),
     otel: bool = typer.Option(False, "--otel", help="Send OpenTelemetry traces (OTLP/HTTP; "
                               "also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)."),
+    api_base: Optional[str] = typer.Option(None, "--api-base", help="With --model: every "
+                                           "profile at this OpenAI-compatible endpoint."),
+    api_key_var: Optional[str] = typer.Option(None, "--api-key-var", help="The environment "
+                                              "variable with the --api-base key (default: "
+                                              "no key)."),
 ) -> None:
     """Run a team on its task, streaming every message live."""
     from .runner import RunRequest
@@ -112,7 +117,8 @@ def run(
     req = RunRequest(str(team_file) if team_file else None, task, model, max_round, executor,
                      human, str(transcript) if transcript else None,
                      str(resume) if resume else None, str(replay) if replay else None,
-                     no_cache, _interactive(), otel=otel)
+                     no_cache, _interactive(), otel=otel, api_base=api_base,
+                     api_key_var=api_key_var)
     raise typer.Exit(_run(req, as_json, quiet))
 
 
@@ -161,6 +167,43 @@ def _build_missing_image(image: str) -> None:
                                  f"({why})") from None
     _progress("no registry; building from Debian packages instead…")
     sandbox.build_offline(image, progress=_progress)
+
+
+@app.command("import")
+def import_team(
+    source: Path = typer.Argument(..., help="An AutoGen AgentChat / AutoGen Studio team "
+                                  "(component JSON), or a gallery."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the team file "
+                                          "here (default: print it)."),
+    team: Optional[str] = typer.Option(None, "--team", help="A gallery's team: its label, "
+                                       "name or number."),
+    task: Optional[str] = typer.Option(None, "--task", help="The team's task."),
+    name: Optional[str] = typer.Option(None, "--name", help="The team's name ([a-z0-9-]+)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --output file."),
+) -> None:
+    """Convert an AutoGen AgentChat team (component JSON) into a team file."""
+    from .importer import import_file
+    if output is not None and output.exists() and not force:
+        _fail(ConfigError(f"{output} exists; choose another -o FILE or pass --force"))
+    try:
+        imported = import_file(source, team, task, name)
+    except AgentTeamError as e:
+        _fail(e)
+    text = imported.yaml()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            _fail(ConfigError(f"{output}: cannot write ({e.strerror}); choose another -o FILE"))
+    where = str(output) if output else "stdout"
+    _progress(f"imported {source} (AgentChat {imported.kind}, "
+              f"{len(imported.data['agents'])} agents) -> {where}")
+    if imported.notes:
+        _progress(f"not carried over, or changed ({len(imported.notes)}):")
+        for note in imported.notes:
+            _progress(f"  - {note}")
 
 
 @app.command()

@@ -290,7 +290,7 @@ class RunTracer:
                 span.end()
         self.call, self.tools = None, {}
         if self.turn:
-            if why not in ("keyword", "max_round", "budget", "stalled", "human"):
+            if why not in ("keyword", "max_round", "budget", "stalled", "human", "selection"):
                 self._fail(self.turn[0], why)
             self._end_turn()
 

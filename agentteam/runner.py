@@ -18,7 +18,7 @@ from typing import Any, Callable, Generator, Iterator
 from .conversation.events import Event, Notice
 from .conversation.groupchat import GroupChat, Human
 from .conversation.redaction import redact_event
-from .conversation.termination import terminates
+from .conversation.termination import ends_chat
 from .conversation.transcript import Recorded, TranscriptWriter, default_path, read
 from .errors import ConfigError, ExecutionError, UsageError
 from .executors import make_executor, workdir
@@ -54,6 +54,8 @@ class RunRequest:
     work_dir: str | None = None
     own_work_dir: bool = False
     otel: bool = False      # OpenTelemetry traces even without OTEL_EXPORTER_OTLP_ENDPOINT
+    api_base: str | None = None      # with `model`: every profile at this endpoint
+    api_key_var: str | None = None   # the variable holding that endpoint's key
 
 
 @dataclass
@@ -87,10 +89,12 @@ class Prepared:
 ExecutorChoice = Callable[[str], str]
 
 
-def resolve_profiles(team: TeamSpec, model: str | None) -> tuple[dict[str, Profile], list[Notice]]:
+def resolve_profiles(team: TeamSpec, model: str | None, api_base: str | None = None,
+                     api_key_var: str | None = None) -> tuple[dict[str, Profile], list[Notice]]:
     """The team's profiles, with the default one resolved when the team names none."""
     notices: list[Notice] = []
-    found = profiles_mod.resolve(team, model)
+    found = profiles_mod.resolve(team, model, endpoint=profiles_mod.endpoint_override(
+        model, api_base, api_key_var))
     if "default" not in found and _uses_default(team):
         defaults, why = default_profiles()
         found.update(defaults)
@@ -100,7 +104,7 @@ def resolve_profiles(team: TeamSpec, model: str | None) -> tuple[dict[str, Profi
 
 def _uses_default(team: TeamSpec) -> bool:
     refs = {a.model for a in team.agents if a.kind != "user_proxy"}
-    if team.speaker_selection.method == "auto":
+    if team.speaker_selection.method in ("auto", "function"):   # a function may answer "auto"
         refs.add(team.speaker_selection.model or "default")
     return "default" in refs
 
@@ -172,6 +176,9 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
     if req.max_round is not None and req.max_round < 1:
         raise ConfigError(f"--max-round must be at least 1 (got {req.max_round})")
     check_people(team, req.human, req.interactive)
+    if team.speaker_selection.method == "function":
+        from .conversation import functions
+        functions.load(team)    # its errors now, before any model is called
     input_files = _input_files(team)
     replay = read(req.replay) if req.replay else None
     for recorded, flag in ((resume, "--resume"), (replay, "--replay")):
@@ -182,7 +189,7 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
     elif shared is not None and shared.profiles is not None:
         profiles, notices = shared.profiles, []
     else:
-        profiles, notices = resolve_profiles(team, req.model)
+        profiles, notices = resolve_profiles(team, req.model, req.api_base, req.api_key_var)
     notices = resume_notices + notices
     executor = choose_executor(team, req.executor, ask_executor if req.interactive else None,
                                notices, build_image)
@@ -228,7 +235,7 @@ def _check_resume(resume: Recorded, team: TeamSpec) -> list[Notice]:
                           "file the run used")
     last = resume.messages[-1] if resume.messages else None
     t = team.termination
-    if last is not None and last.kind == "text" and terminates(last.text, t.keyword, t.match):
+    if last is not None and ends_chat(last, t):
         return [Notice(f"the transcript's last message (round {last.round}, {last.agent}) "
                        f"already ends the chat (termination keyword `{t.keyword}`); "
                        "resuming goes on past it", "warning")]

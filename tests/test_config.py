@@ -200,7 +200,7 @@ def test_dates_stay_strings():
 
 def test_provider_recipes_are_valid_with_their_variables_set():
     env = {v: "x" for v in ("OPENAI_API_KEY", "AZURE_API_BASE", "AZURE_API_KEY",
-                            "GEMINI_API_KEY", "MISTRAL_API_KEY")}
+                            "GEMINI_API_KEY", "MISTRAL_API_KEY", "OAI_CONFIG_LIST")}
     team = load_team(ROOT / "teams" / "recipes" / "providers.yaml", env)
     assert {"openai", "azure", "gemini", "mistral", "vllm", "fastchat", "lm_studio", "ollama",
             "llama_cpp", "embedded", "autogen_config_list"} <= set(team.models)

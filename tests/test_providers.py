@@ -133,7 +133,8 @@ def test_config_list_entries_map_to_litellm():
 def test_config_list_from_env_or_file_is_an_ordered_fallback_chain(tmp_path, monkeypatch):
     text = "name: c\ntask: t\nmodels:\n  default: {config_list: OAI_CONFIG_LIST}\n" \
            "agents: [{name: A}]\n"
-    team = parse_team(text, str(tmp_path / "t.yaml"), {})
+    # loading only checks that the list is there (see test_surface_load); resolve reads it
+    team = parse_team(text, str(tmp_path / "t.yaml"), {"OAI_CONFIG_LIST": "[]"})
     monkeypatch.setenv("OAI_CONFIG_LIST", json.dumps(CONFIG_LIST))
     profiles = resolve(team)
     assert list(profiles) == ["default", "default#1", "default#2", "default#3", "default#4"]

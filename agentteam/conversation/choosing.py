@@ -11,10 +11,18 @@ from typing import Callable, Generator, Iterator
 from ..errors import ModelError
 from ..models.base import SELECTOR, ChatModel, Completion
 from ..team import TeamSpec
-from .events import Event, SpeakerSelected
+from .events import Event, Notice, SpeakerSelected
 from .messages import Message
 from .prompts import selector_messages
-from .selection import MANUAL_TRIES, Selector, manual_answer, manual_prompt, named_candidates
+from .selection import (
+    MANUAL_TRIES,
+    Choice,
+    Selector,
+    manual_answer,
+    manual_prompt,
+    named_candidates,
+)
+from .stop import StopChat
 
 
 class ChoosingSpeakers:
@@ -36,10 +44,15 @@ class ChoosingSpeakers:
             yield from self._emit(SpeakerSelected(self.rounds + 1, name, "interrupt",
                                                   "the reply was stopped"))
             return name
+        ruled = self.selector.ruled(self.history, last, skipped)
+        if ruled is not None:
+            return (yield from self._decided(ruled))
         allowed = self.selector.allowed(last, skipped)
         if all(a in skipped for a in allowed):
             return None
         choice = self.selector.choose(self.history, last, skipped)
+        if choice.end or (choice.method == "function" and not choice.agent):
+            return (yield from self._decided(choice))
         round_no = self.rounds + 1
         if choice.method == "manual" and not choice.agent:
             choice.agent, choice.reason = self._ask_speaker(allowed)
@@ -52,11 +65,23 @@ class ChoosingSpeakers:
                                               choice.reason))
         return choice.agent
 
+    def _decided(self, choice: Choice) -> Generator[Event, None, str | None]:
+        """A rule's or the function's choice; the end of the chat when it chose no one."""
+        if choice.end:
+            yield from self._emit(Notice(f"speaker selection ended the chat ({choice.reason})"))
+            raise StopChat("selection")
+        if not choice.agent:
+            yield from self._emit(Notice(choice.reason, "warning"))
+            return None
+        yield from self._emit(SpeakerSelected(self.rounds + 1, choice.agent, choice.method,
+                                              choice.reason))
+        return choice.agent
+
     def _auto(self, prompt, allowed: list[str], last: str | None) -> Generator[Event, None, tuple]:
-        """Ask the selector model; an answer naming no candidate or several is asked once
-        more, then the next agent in order speaks."""
+        """Ask the selector model; an answer naming no candidate or several is asked again
+        (``max_retries`` times, once by default), then the next agent in order speaks."""
         profile = self.team.speaker_selection.model or "default"
-        for attempt in (0, 1):
+        for attempt in range(self.team.speaker_selection.max_retries + 1):
             try:
                 done = yield from self._call(profile, prompt, SELECTOR, None)
             except ModelError as e:

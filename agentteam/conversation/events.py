@@ -99,7 +99,8 @@ class Notice:
 @dataclass
 class RunEnded:
     # keyword | max_round | budget | stalled (no agent had anything to say) | error |
-    # interrupted | human (the person typed exit)
+    # interrupted | human (the person typed exit) | selection (a transition rule or the
+    # selection function ended the chat)
     reason: str
     rounds: int
     usage: dict = field(default_factory=dict)
@@ -116,7 +117,7 @@ EVENT_TYPES: dict[str, type] = {cls.type: cls for cls in (  # type: ignore[attr-
     RunStarted, MessageStarted, MessageDelta, MessageDone, SpeakerSelected, CodeRan, Retry,
     Notice, RunEnded)}
 
-EXIT_CODES = {"keyword": 0, "human": 0, "max_round": 3, "budget": 3, "stalled": 3, "error": 1,
+EXIT_CODES = {"keyword": 0, "human": 0, "selection": 0, "max_round": 3, "budget": 3, "stalled": 3, "error": 1,
               "interrupted": 130}
 
 

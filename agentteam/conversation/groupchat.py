@@ -19,6 +19,7 @@ from ..executors.base import CodeExecutor
 from ..models.base import ChatModel, Completion, Cut, Delta, Note, RetryNote
 from ..team import AgentSpec, TeamSpec, executes_code, human_input
 from . import codeblocks
+from .auto_reply import AutoReplying
 from .choosing import ChoosingSpeakers
 from .events import (
     EXIT_CODES,
@@ -33,10 +34,11 @@ from .events import (
     RunStarted,
 )
 from .messages import CodeBlock, CodeResult, Message, Usage, content_to_json
-from .prompts import agent_messages
+from .prompts import agent_messages, with_introduction
 from .redaction import StreamRedactor
 from .selection import Selector
-from .termination import terminates
+from .stop import StopChat as _Stop
+from .termination import ends_chat
 from .transcript import Recorded, TranscriptWriter
 
 EXIT_WORDS = ("exit", "quit", "/exit")
@@ -48,12 +50,7 @@ class Human(Protocol):
     def ask(self, prompt: str) -> str | None: ...
 
 
-class _Stop(Exception):
-    def __init__(self, reason: str, error: str | None = None):
-        self.reason, self.error = reason, error
-
-
-class GroupChat(ChoosingSpeakers):
+class GroupChat(ChoosingSpeakers, AutoReplying):
     """One run of a team. Build it, iterate ``run()``; the loop owns the executor's life."""
 
     def __init__(self, team: TeamSpec, model: ChatModel, executor: CodeExecutor | None = None,
@@ -148,8 +145,12 @@ class GroupChat(ChoosingSpeakers):
             self.executor.start_background()
         else:
             self.executor = None
+        if self.team.send_introductions:
+            yield from self._emit(Notice("introductions sent to every agent "
+                                         "(send_introductions)"))
         if not self.resume and self.task:
-            sender = next((a.name for a in self.team.agents if a.kind == "user_proxy"), "user")
+            sender = self.team.initiator or next(
+                (a.name for a in self.team.agents if a.kind == "user_proxy"), "user")
             yield from self._add(Message(sender, self.task, 0))
 
     def _loop(self) -> Generator[Event, None, str]:
@@ -166,7 +167,7 @@ class GroupChat(ChoosingSpeakers):
                 return "stalled"
             agent = self.team.agent(speaker)
             try:
-                message = yield from self._turn(agent)
+                message = yield from self._counted_turn(agent)
             except KeyboardInterrupt as e:
                 if not self.soft_interrupt or agent.kind == "user_proxy" \
                         or isinstance(e, Interrupted):   # a stop signal ends even a chat
@@ -183,12 +184,11 @@ class GroupChat(ChoosingSpeakers):
             skipped.clear()
             yield from self._add(message)
             last = speaker
-            if message.kind == "text" and terminates(message.text,
-                                                     self.team.termination.keyword,
-                                                     self.team.termination.match):
+            if ends_chat(message, self.team.termination):
                 cont = self._ask_to_continue()
                 if cont is None:
                     return "keyword"
+                self._person_replied(cont.agent)
                 yield from self._add(cont)
                 last = cont.agent
 
@@ -230,20 +230,26 @@ class GroupChat(ChoosingSpeakers):
             if answer.strip().lower() in EXIT_WORDS:
                 raise _Stop("human")
             if answer.strip():
+                self._typed = True
                 return Message(agent.name, answer, round_no)
         executor = self.executor
         if not (executes_code(agent) and executor is not None):
-            return None
+            return self._default_reply(agent, round_no)
         found = self._pending_code(agent.name)
         if found is None:
-            return None
+            return self._default_reply(agent, round_no)
         source, blocks = found
         return (yield from self._execute(executor, agent, source, blocks, round_no))
 
     def _pending_code(self, runner: str) -> tuple[Message, list[CodeBlock]] | None:
         """The latest unrun code in the window; never the runner's own messages (example
         code in the task a proxy sent is not code to run)."""
-        window = self.history[-self.team.code_execution.last_n_messages:]
+        last_n = self.team.code_execution.last_n_messages
+        # "auto" (AutoGen's): every message since the runner last spoke
+        n = last_n if isinstance(last_n, int) else next(
+            (i for i, m in enumerate(reversed(self.history)) if m.agent == runner),
+            len(self.history))
+        window = self.history[-n:] if n else []
         for m in reversed(window):
             if m.round in self.executed or m.kind != "text" or m.agent == runner:
                 continue
@@ -286,7 +292,7 @@ class GroupChat(ChoosingSpeakers):
         round_no = self.rounds + 1
         history = list(self.history)
         while True:
-            messages = agent_messages(agent, history)
+            messages = with_introduction(agent_messages(agent, history), self.team)
             try:
                 done = yield from self._call(agent.model, messages, agent.name, round_no)
                 content = done.text if done.content is None else done.content

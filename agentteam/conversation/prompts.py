@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from ..team import AgentSpec, TeamSpec, system_message
+from ..team.flow import placeholders, render
 from .messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart, describe
 
 SELECTOR_INTRO = "You pick the next speaker of a group chat."
@@ -75,7 +76,9 @@ def selector_messages(team: TeamSpec, history: list[Message], allowed: list[str]
                       retry: str = "") -> list[dict]:
     """The compact prompt for the selector model: roles, recent messages, the candidates.
 
-    ``retry`` says what was wrong with the previous answer, for the second try.
+    ``retry`` says what was wrong with the previous answer, for the next try. The team's
+    ``prompt`` template replaces the instructions (and, when it places ``{history}``
+    itself, is the whole request); ``retry_prompt`` replaces what a retry adds.
     """
     sel = team.speaker_selection
     roles = []
@@ -90,14 +93,38 @@ def selector_messages(team: TeamSpec, history: list[Message], allowed: list[str]
             half = sel.max_chars_per_message // 2
             text = text[:half] + " … " + text[-half:]
         lines.append(f"[{m.agent}] {text}")
-    system = (f"{SELECTOR_INTRO} Candidates:\n" + "\n".join(roles) +
+    values = {"roles": "\n".join(roles), "names": ", ".join(allowed),
+              "history": "\n".join(lines)}
+    system = (f"{SELECTOR_INTRO} Candidates:\n" + values["roles"] +
               "\nAnswer with exactly one candidate name and nothing else.")
-    user = "Recent messages:\n" + "\n".join(lines) + \
-        f"\n\nWho speaks next? One of: {', '.join(allowed)}."
+    user = "Recent messages:\n" + values["history"] + \
+        f"\n\nWho speaks next? One of: {values['names']}."
+    if sel.prompt:
+        system = render(sel.prompt, **values)
+        if "history" in placeholders(sel.prompt):
+            system, user = "", system
     if retry:
-        user += f"\nYour previous answer {retry}. Reply with only one of: " \
-                f"{', '.join(allowed)}."
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        user += "\n" + (render(sel.retry_prompt, problem=retry, **values) if sel.retry_prompt
+                        else f"Your previous answer {retry}. Reply with only one of: "
+                             f"{values['names']}.")
+    return ([{"role": "system", "content": system}] if system else []) + \
+        [{"role": "user", "content": user}]
+
+
+def with_introduction(messages: list[dict], team: TeamSpec) -> list[dict]:
+    """An agent's prompt with the team's introduction after its system message, when the
+    team has ``send_introductions`` (AutoGen's round of introductions: who is in the
+    chat and what each does)."""
+    if not team.send_introductions:
+        return messages
+    return messages[:1] + [{"role": "user", "content": introduction(team)}] + messages[1:]
+
+
+def introduction(team: TeamSpec) -> str:
+    """Who takes part in the chat, one line each."""
+    lines = [f"- {a.name}: {a.description or _first_sentence(system_message(a))}"
+             for a in team.agents]
+    return "Introductions: this group chat has these members.\n" + "\n".join(lines)
 
 
 def _first_sentence(text: str) -> str:

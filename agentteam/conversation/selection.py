@@ -17,7 +17,7 @@ from collections.abc import Set
 from dataclasses import dataclass
 
 from ..team import TeamSpec, executes_code
-from . import codeblocks
+from . import codeblocks, functions, rules
 from .messages import Message
 from .prompts import selector_messages
 
@@ -29,6 +29,7 @@ class Choice:
     reason: str
     needs_model: bool = False   # auto: ask the selector model with ``prompt``
     prompt: list[dict] | None = None
+    end: bool = False           # a rule or the selection function ended the chat
 
 
 def candidates(team: TeamSpec, last: str | None, exclude: Set[str] = frozenset()) -> list[str]:
@@ -37,11 +38,17 @@ def candidates(team: TeamSpec, last: str | None, exclude: Set[str] = frozenset()
     allowed = names
     if team.transitions and last in team.transitions:
         allowed = [n for n in names if n in team.transitions[last]]
-    if not team.speaker_selection.allow_repeat and last is not None:
+    if not may_repeat(team, last) and last is not None:
         without = [n for n in allowed if n != last]
         allowed = without or allowed
     left = [n for n in allowed if n not in exclude]
     return left
+
+
+def may_repeat(team: TeamSpec, last: str | None) -> bool:
+    """May ``last`` speak again right away? ``allow_repeat`` is a yes/no or a list."""
+    repeat = team.speaker_selection.allow_repeat
+    return last in repeat if isinstance(repeat, list) else repeat
 
 
 def next_in_order(team: TeamSpec, last: str | None, allowed: list[str]) -> str:
@@ -124,6 +131,15 @@ class Selector:
         self.team = team
         self.method = team.speaker_selection.method
         self.rng = random.Random(team.speaker_selection.seed)
+        self.function = functions.load(team) if self.method == "function" else None
+
+    def ruled(self, history: list[Message], last: str | None,
+              exclude: Set[str] = frozenset()) -> Choice | None:
+        """The choice of ``last``'s first transition rule that holds, whatever the method."""
+        d = rules.decide(self.team, history, last, exclude)
+        if d is None:
+            return None
+        return Choice(d.agent or "", "transition", d.reason, end=d.end)
 
     def choose(self, history: list[Message], last: str | None,
                exclude: Set[str] = frozenset(), method: str | None = None) -> Choice:
@@ -133,6 +149,8 @@ class Selector:
         allowed = candidates(self.team, last, exclude)
         if not allowed:
             allowed = candidates(self.team, last)
+        if method == "function":
+            return self._by_function(history, last, exclude, allowed)
         if len(allowed) == 1:
             return Choice(allowed[0], method, "only candidate allowed")
         if method == "round_robin":
@@ -151,6 +169,22 @@ class Selector:
                 return Choice(named[0], "auto", "named in the last message")
         return Choice("", "auto", "", needs_model=True,
                       prompt=selector_messages(self.team, history, allowed))
+
+    def _by_function(self, history: list[Message], last: str | None, exclude: Set[str],
+                     allowed: list[str]) -> Choice:
+        """Ask the team's function; a method name it answers picks by that method."""
+        assert self.function is not None
+        fn, label = self.function
+        answer = functions.call(fn, label, history, allowed, [a.name for a in self.team.agents])
+        if answer is None:
+            return Choice("", "function", f"{label} returned None: the chat ends", end=True)
+        if answer in exclude:   # asked again it would answer the same: nobody to speak
+            return Choice("", "function", f"{label} chose {answer}, who has nothing to say")
+        if answer in functions.METHODS and answer not in {a.name for a in self.team.agents}:
+            choice = self.choose(history, last, exclude, method=answer)
+            choice.reason = f"{label} asked for {answer}: {choice.reason}"
+            return choice
+        return Choice(answer, "function", f"chosen by {label}")
 
     def _code_runner(self, history: list[Message], allowed: list[str]) -> str | None:
         """A code-executing proxy, when the last message holds code it has not run."""

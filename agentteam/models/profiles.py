@@ -87,22 +87,49 @@ class Profile:
 
 
 def resolve(team: TeamSpec, model_override: str | None = None,
-            env: Mapping[str, str] | None = None) -> dict[str, Profile]:
-    """Every profile of the team as a callable Profile (the default one included)."""
+            env: Mapping[str, str] | None = None,
+            endpoint: dict | None = None) -> dict[str, Profile]:
+    """Every profile of the team as a callable Profile (the default one included).
+
+    ``endpoint`` (from ``endpoint_override``) replaces the overriding model's id and
+    sets its endpoint and key."""
     environ: Mapping[str, str] = os.environ if env is None else env
     out: dict[str, Profile] = {}
     specs = dict(team.models)
     if model_override:
         base = specs.get("default") or ModelProfile(model=model_override)
         keep = {k: getattr(base, k) for k in ("temperature", "max_tokens", "timeout")}
-        specs = {name: ModelProfile(model=model_override, **keep)
-                 for name in (list(specs) or ["default"])}
+        keep.update(endpoint or {"model": model_override})
+        specs = {name: ModelProfile(**keep) for name in (list(specs) or ["default"])}
     for name, spec in specs.items():
         if spec.config_list:
             out.update(_from_config_list(name, spec, spec.config_list, environ, team.base_dir))
         else:
             out[name] = _profile(name, spec, environ)
     return out
+
+
+def endpoint_override(model: str | None, api_base: str | None, api_key_var: str | None,
+                      env: Mapping[str, str] | None = None) -> dict | None:
+    """What ``run --model M --api-base URL [--api-key-var VAR]`` makes of every profile:
+    M at URL (``openai/M``, an OpenAI-compatible server, unless M names its provider)
+    with the key in VAR, or none. No other key goes there: a key for one provider is
+    never sent to an endpoint it was not meant for."""
+    env = os.environ if env is None else env
+    if api_key_var and not api_base:
+        raise ConfigError("--api-key-var goes with --api-base (the endpoint the key is for)")
+    if not api_base:
+        return None
+    if not model:
+        raise ConfigError("--api-base needs --model: the name of the model at that endpoint")
+    if not api_base.startswith(("http://", "https://")):
+        raise ConfigError(f"--api-base {mask_url(api_base)!r}: expected an http:// or "
+                          "https:// URL, like http://localhost:8000/v1")
+    if api_key_var and not env.get(api_key_var):
+        raise ConfigError(f"--api-key-var {api_key_var}: the environment variable "
+                          f"{api_key_var} is not set; export it")
+    return {"model": model if "/" in model else f"openai/{model}", "api_base": api_base,
+            "api_key": f"${{{api_key_var}}}" if api_key_var else "NULL"}
 
 
 def _profile(name: str, spec: ModelProfile, env, origin: str = "team file") -> Profile:
@@ -226,6 +253,23 @@ def _parse_config_list(text: str, where: str) -> list[dict]:
     return entries
 
 
+def filter_entries(entries: list[dict], filter_dict: dict) -> list[dict]:
+    """AutoGen's ``filter_dict``: keep the entries whose every filtered field has one of
+    the values listed (a list field, like ``tags``, needs one in common; ``null`` in a
+    list keeps entries without the field)."""
+    def keep(entry: dict) -> bool:
+        for key, wanted in filter_dict.items():
+            values = wanted if isinstance(wanted, list) else [wanted]
+            have = entry.get(key)
+            if isinstance(have, list):
+                if not any(v in have for v in values):
+                    return False
+            elif have not in values:
+                return False
+        return True
+    return [e for e in entries if keep(e)]
+
+
 def map_config_entry(entry: dict) -> dict:
     """One AutoGen config entry as LiteLLM parameters (model id, api_base, key, version)."""
     api_type = (entry.get("api_type") or "open_ai").lower()
@@ -247,10 +291,18 @@ def _from_config_list(name: str, spec: ModelProfile, source: str, env,
                       base_dir) -> dict[str, Profile]:
     """The profiles of ``spec``'s config list (``source``: a variable or a file)."""
     entries, where = read_config_list(source, env, base_dir)
+    every = entries
     if spec.filter_models:
         entries = [e for e in entries if e["model"] in spec.filter_models]
+    if spec.filter_dict:
+        entries = filter_entries(entries, spec.filter_dict)
     if not entries:
-        raise ConfigError(f"{where}: no entry left for profile `{name}` (check filter_models)")
+        tags = sorted({str(t) for e in every for t in (e.get("tags") or [])
+                       if isinstance(e.get("tags"), list)})
+        raise ConfigError(f"{where}: no entry left for profile `{name}` after filter_models/"
+                          f"filter_dict (its {len(every)} entries: models "
+                          f"{', '.join(sorted({str(e['model']) for e in every})) or '-'}; tags "
+                          f"{', '.join(tags) or '-'})")
     out: dict[str, Profile] = {}
     names = [name] + [f"{name}#{i}" for i in range(1, len(entries))]
     for i, (pname, entry) in enumerate(zip(names, entries, strict=True)):

@@ -18,6 +18,8 @@ from pydantic_core import ErrorDetails
 from ..errors import ConfigError, Problem
 from ..files import NotRegularFile, TooLarge, read_limited
 from . import yamlsafe
+from .checks import flow_problems
+from .flow import Condition, TransitionRule
 from .schema import (
     KEYLESS,
     LITERAL_KEY_RE,
@@ -111,12 +113,15 @@ def _model_for(loc: tuple) -> type[BaseModel] | None:
         return _MODELS[head]
     if head in _MODELS and len(loc) == 2:
         return _MODELS[head]
+    if head == "transitions" and len(loc) in (4, 5):
+        return TransitionRule if len(loc) == 4 else Condition
     return None
 
 
 def _loc(err: Any) -> tuple:
-    """A pydantic error's location as a key path (validator names left out)."""
-    return tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    """A pydantic error's location as a key path (validator names and union tags left out)."""
+    return tuple(p for p in err["loc"]
+                 if not (isinstance(p, str) and p.startswith(("function-", "="))))
 
 
 def _under(loc: tuple, refused: AbstractSet[tuple]) -> bool:
@@ -139,6 +144,9 @@ def _from_pydantic(err: ErrorDetails, loc: tuple, positions: dict, file: str) ->
         return Problem(file, line, col, path, msg)
     if kind == "value_error":   # our validators' own messages, kept as they are
         return Problem(file, line, col, path, str(err.get("ctx", {}).get("error", err["msg"])))
+    if kind == "string_type" and loc[:1] == ("transitions",) and len(loc) == 3:
+        return Problem(file, line, col, path, "expected an agent name or a rule like "
+                       "{to: Critic, when: {contains: DONE}}")
     if kind == "missing":
         return Problem(file, line, col, path, f"required key `{loc[-1]}` is missing")
     if kind == "literal_error":
@@ -197,7 +205,7 @@ def _cross_check(data: dict, positions: dict, file: str, env,
         if isinstance(a, dict):
             check_profile_ref(("agents", i, "model"), a.get("model", "default"))
             if a.get("kind", "assistant") != "user_proxy":
-                for key in ("human_input", "execute_code"):
+                for key in ("human_input", "execute_code", "default_auto_reply"):
                     if key in a:
                         add(("agents", i, key), f"`{key}` applies only to agents with "
                             "`kind: user_proxy`")
@@ -239,6 +247,7 @@ def _cross_check(data: dict, positions: dict, file: str, env,
                 if isinstance(dst, str) and dst not in agent_names:
                     add(("transitions", src, j), f"unknown agent `{dst}`"
                         f"{_did_you_mean(dst, agent_names)}")
+    flow_problems(data, agent_names, Path(file).resolve().parent, env, add, _did_you_mean)
     return out
 
 

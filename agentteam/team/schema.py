@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from .flow import (
+    PLACEHOLDERS,
+    RETRY_PLACEHOLDERS,
+    LastN,
+    TransitionEntry,
+    TransitionRule,
+    check_template,
+    compile_regex,
+    split_transitions,
+)
 
 NAME_RE = r"^[a-z0-9][a-z0-9-]*$"
 AGENT_RE = r"^[A-Za-z0-9_-]+$"
@@ -45,12 +56,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+Scalar = Union[str, bool, int, float]
+
+
 class ModelProfile(_Strict):
     """A named model: any LiteLLM model id plus connection settings."""
 
     model: Optional[str] = None
     config_list: Optional[str] = None          # AutoGen OAI_CONFIG_LIST: env var or file
     filter_models: Optional[list[str]] = None  # keep only these config_list models
+    # AutoGen's filter_dict: keep entries whose field has one of the values (tags: any)
+    filter_dict: Optional[dict[str, Union[list[Optional[Scalar]], Scalar, None]]] = None
     api_base: Optional[str] = None
     api_key: Optional[str] = None
     api_version: Optional[str] = None
@@ -72,19 +88,60 @@ class ModelProfile(_Strict):
     custom_llm_provider: Optional[str] = None
     extra: dict[str, Any] = Field(default_factory=dict)  # any other LiteLLM parameter
 
+    @field_validator("filter_dict", mode="before")
+    @classmethod
+    def _filter_dict(cls, v: Any) -> Any:
+        ok = (str, bool, int, float, type(None))
+        if v is None or (isinstance(v, dict) and all(
+                isinstance(x, ok) or (isinstance(x, list) and all(isinstance(y, ok) for y in x))
+                for x in v.values())):
+            return v
+        raise ValueError("expected a mapping of entry fields to a value or a list of values, "
+                         "like {tags: [gpt-4], api_type: azure}")
+
 
 class Termination(_Strict):
     keyword: str = "TERMINATE"
-    match: Literal["suffix", "substring", "exact"] = "suffix"
+    match: Literal["suffix", "substring", "exact", "regex"] = "suffix"
+    case_sensitive: bool = True
+    check_code_results: bool = False     # code output may end the chat too
+    agents: Optional[list[str]] = None   # only these agents' messages end the chat
+
+    @model_validator(mode="after")
+    def _regex(self) -> "Termination":
+        if self.match == "regex":
+            compile_regex(self.keyword)
+        return self
 
 
 class SpeakerSelection(_Strict):
-    method: Literal["auto", "round_robin", "random", "manual"] = "auto"
+    method: Literal["auto", "round_robin", "random", "manual", "function"] = "auto"
     model: Optional[str] = None
-    allow_repeat: bool = False
+    allow_repeat: Union[bool, list[str]] = False     # or the agents that may repeat
+    function: Optional[str] = None    # method: function: `module:func` or `file.py:func`
+    prompt: Optional[str] = None      # the selector's prompt, a template
+    retry_prompt: Optional[str] = None
+    max_retries: int = Field(1, ge=0, le=10)       # asks after an answer naming no one
     seed: Optional[int] = None        # for `random`
     recent_messages: int = Field(3, ge=1, le=50)     # context the auto selector sees
     max_chars_per_message: int = Field(400, ge=50)
+
+    @field_validator("allow_repeat", mode="before")
+    @classmethod
+    def _repeat(cls, v: Any) -> Any:
+        if isinstance(v, bool) or (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+            return v
+        raise ValueError("expected true, false, or a list of agent names")
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, v: Optional[str]) -> Optional[str]:
+        return v if v is None else check_template(v, PLACEHOLDERS)
+
+    @field_validator("retry_prompt")
+    @classmethod
+    def _retry_prompt(cls, v: Optional[str]) -> Optional[str]:
+        return v if v is None else check_template(v, RETRY_PLACEHOLDERS)
 
 
 class CodeExecution(_Strict):
@@ -95,7 +152,7 @@ class CodeExecution(_Strict):
     allow_work_dir_outside_team: bool = False
     timeout: float = Field(60, gt=0)
     network: Literal["none", "bridge"] = "none"
-    last_n_messages: int = Field(3, ge=1)
+    last_n_messages: LastN = 3        # or "auto": every message since the runner last spoke
     memory: str = "1g"
     cpus: float = Field(1.0, ge=0.01, le=1024)
     pids_limit: int = Field(256, ge=16)
@@ -169,6 +226,8 @@ class AgentSpec(_Strict):
     model: str = "default"
     human_input: Optional[Literal["always", "terminate", "never"]] = None
     execute_code: Optional[bool] = None
+    default_auto_reply: Optional[str] = None   # what a proxy with nothing to say sends
+    max_consecutive_auto_reply: Optional[int] = Field(None, ge=0)
 
 
 class TeamSpec(_Strict):
@@ -179,7 +238,10 @@ class TeamSpec(_Strict):
     max_round: int = Field(20, ge=1, le=100_000)
     termination: Termination = Field(default_factory=Termination)
     speaker_selection: SpeakerSelection = Field(default_factory=SpeakerSelection)
-    transitions: Optional[dict[str, list[str]]] = None
+    transitions: Optional[dict[str, list[TransitionEntry]]] = None
+    transitions_type: Literal["allowed", "disallowed"] = "allowed"
+    initiator: Optional[str] = None    # who sends the task (default: the first user proxy)
+    send_introductions: bool = False
     code_execution: CodeExecution = Field(default_factory=CodeExecution)
     cache: Optional[Cache] = None
     budget: Budget = Field(default_factory=Budget)
@@ -188,6 +250,8 @@ class TeamSpec(_Strict):
 
     # Where the file came from; set by load_team, not part of the YAML.
     source: Optional[str] = Field(None, exclude=True)
+    # The transition rules by agent; `transitions` keeps the names allowed after each.
+    _rules: dict[str, list[TransitionRule]] = PrivateAttr(default_factory=dict)
 
     @field_validator("termination", mode="before")
     @classmethod
@@ -207,6 +271,20 @@ class TeamSpec(_Strict):
         if v is False:
             return None
         return v
+
+    @model_validator(mode="after")
+    def _split_transitions(self) -> "TeamSpec":
+        # Rules and the disallowed form become allowed lists here, once: whatever reads
+        # `transitions` sees names only; the rules are kept apart (`transition_rules`).
+        if self.transitions is not None:
+            names = [a.name for a in self.agents]
+            self.transitions, self._rules = split_transitions(  # type: ignore[assignment]
+                self.transitions, self.transitions_type, names)
+        return self
+
+    def transition_rules(self, after: str | None) -> list[TransitionRule]:
+        """The rules that decide who speaks after ``after``, in order."""
+        return self._rules.get(after or "", [])
 
     # -- derived views --------------------------------------------------------
     def agent(self, name: str) -> AgentSpec:

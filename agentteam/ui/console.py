@@ -41,7 +41,8 @@ REASONS = {"keyword": "ended by the termination keyword",
            "stalled": "ended: no agent had anything more to say",
            "error": "stopped by an error",
            "interrupted": "interrupted",
-           "human": "ended by the person"}
+           "human": "ended by the person",
+           "selection": "ended by speaker selection (a transition rule or the function)"}
 
 
 class _CodeStream:

@@ -1,0 +1,11 @@
+"""The one way for a part of the run loop to end the chat on purpose."""
+
+from __future__ import annotations
+
+
+class StopChat(Exception):
+    """Ends the run with ``reason`` (a ``run_ended`` reason) and, for errors, ``error``."""
+
+    def __init__(self, reason: str, error: str | None = None):
+        super().__init__(reason)
+        self.reason, self.error = reason, error
