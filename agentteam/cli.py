@@ -74,6 +74,9 @@ def validate(files: List[Path] = typer.Argument(..., help="Team files to check."
     for f in files:
         try:
             team = load_team(f)
+            if team.tools:      # their signatures: a function without type hints is an error
+                from .tools import load_functions
+                load_functions(team)
             print(safe(f"ok: {f} ({team.name}, {len(team.agents)} agents)"))
         except ConfigError as e:
             bad += 1

@@ -14,7 +14,14 @@ from ..team import TeamSpec
 from .events import Event, SpeakerSelected
 from .messages import Message
 from .prompts import selector_messages
-from .selection import MANUAL_TRIES, Selector, manual_answer, manual_prompt, named_candidates
+from .selection import (
+    MANUAL_TRIES,
+    Selector,
+    manual_answer,
+    manual_prompt,
+    named_candidates,
+    tool_choice,
+)
 
 
 class ChoosingSpeakers:
@@ -26,6 +33,7 @@ class ChoosingSpeakers:
     history: list[Message]
     rounds: int
     _force_next: str | None
+    tools: object | None
     _call: Callable[..., Generator[Event, None, Completion]]
     _emit: Callable[[Event], Iterator[Event]]
     _ask: Callable[[str], str]
@@ -36,6 +44,11 @@ class ChoosingSpeakers:
             yield from self._emit(SpeakerSelected(self.rounds + 1, name, "interrupt",
                                                   "the reply was stopped"))
             return name
+        tool = tool_choice(self.team, self.history) if self.tools is not None else None
+        if tool is not None and tool.agent not in skipped:
+            yield from self._emit(SpeakerSelected(self.rounds + 1, tool.agent, tool.method,
+                                                  tool.reason))
+            return tool.agent
         allowed = self.selector.allowed(last, skipped)
         if all(a in skipped for a in allowed):
             return None

@@ -16,7 +16,7 @@ from typing import Callable, Generator, Iterator, Protocol
 from ..errors import AgentTeamError, ContextOverflow
 from ..executors.base import CodeExecutor
 from ..models.base import ChatModel, Completion, Cut, Delta, RetryNote
-from ..team import AgentSpec, TeamSpec, executes_code, human_input
+from ..team import AgentSpec, TeamSpec, executes_code, executes_tools, human_input
 from . import codeblocks
 from .choosing import ChoosingSpeakers
 from .events import (
@@ -36,6 +36,7 @@ from .prompts import agent_messages
 from .redaction import StreamRedactor
 from .selection import Selector
 from .termination import terminates
+from .tooluse import Tools, UsingTools, calls_of, pending_calls
 from .transcript import Recorded, TranscriptWriter
 
 EXIT_WORDS = ("exit", "quit", "/exit")
@@ -52,15 +53,18 @@ class _Stop(Exception):
         self.reason, self.error = reason, error
 
 
-class GroupChat(ChoosingSpeakers):
-    """One run of a team. Build it, iterate ``run()``; the loop owns the executor's life."""
+class GroupChat(ChoosingSpeakers, UsingTools):
+    """One run of a team. Build it, iterate ``run()``; the loop owns the executor's life
+    (the tools' life is their owner's: ``run_team`` starts and stops them)."""
 
     def __init__(self, team: TeamSpec, model: ChatModel, executor: CodeExecutor | None = None,
                  human: Human | None = None, transcript: TranscriptWriter | None = None,
                  task: str | None = None, max_round: int | None = None,
                  human_override: str | None = None, resume: Recorded | None = None,
-                 clock: Callable[[], float] = time.monotonic, soft_interrupt: bool = False):
+                 clock: Callable[[], float] = time.monotonic, soft_interrupt: bool = False,
+                 tools: Tools | None = None):
         self.team = team
+        self.tools = tools
         self.model = model
         self.executor = executor
         self.human = human
@@ -167,7 +171,7 @@ class GroupChat(ChoosingSpeakers):
             skipped.clear()
             yield from self._add(message)
             last = speaker
-            if message.kind == "text" and terminates(message.text,
+            if message.kind == "text" and not calls_of(message) and terminates(message.text,
                                                      self.team.termination.keyword,
                                                      self.team.termination.match):
                 cont = self._ask_to_continue()
@@ -196,6 +200,8 @@ class GroupChat(ChoosingSpeakers):
 
     # -- turns --------------------------------------------------------------------------
     def _turn(self, agent: AgentSpec) -> Generator[Event, None, Message | None]:
+        if self.tools is not None and executes_tools(agent) and pending_calls(self.history):
+            return (yield from self._tool_turn(agent))
         if agent.kind == "user_proxy":
             return (yield from self._proxy_turn(agent))
         return (yield from self._assistant_turn(agent))
@@ -224,6 +230,8 @@ class GroupChat(ChoosingSpeakers):
     def _pending_code(self, runner: str) -> tuple[Message, list[CodeBlock]] | None:
         """The latest unrun code in the window; never the runner's own messages (example
         code in the task a proxy sent is not code to run)."""
+        if self.team.code_execution.mode == "tool":     # code comes as run_code calls
+            return None
         window = self.history[-self.team.code_execution.last_n_messages:]
         for m in reversed(window):
             if m.round in self.executed or m.kind != "text" or m.agent == runner:
@@ -269,7 +277,8 @@ class GroupChat(ChoosingSpeakers):
         while True:
             messages = agent_messages(agent, history)
             try:
-                done = yield from self._call(agent.model, messages, agent.name, round_no)
+                done = yield from self._call(agent.model, messages, agent.name, round_no,
+                                             self._offered(agent))
                 content = done.text if done.content is None else done.content
                 return Message(agent.name, content, round_no, model=done.profile,
                                usage=done.usage)
@@ -283,10 +292,11 @@ class GroupChat(ChoosingSpeakers):
                 yield from self._emit(Notice(f"{agent.name}: context full; dropped the oldest "
                                              "message after the task", "warning"))
 
-    def _call(self, profile: str, messages: list[dict], who: str,
-              round_no: int | None) -> Generator[Event, None, Completion]:
+    def _call(self, profile: str, messages: list[dict], who: str, round_no: int | None,
+              tools: list[dict] | None = None) -> Generator[Event, None, Completion]:
         """Stream a completion, relaying deltas (when ``round_no``) and retries as events."""
-        stream = self.model.stream(profile, messages, who)
+        stream = self.model.stream(profile, messages, who, tools) if tools else \
+            self.model.stream(profile, messages, who)
         shown: list[str] = []       # the reply streamed so far (self._partial's text)
         if round_no is not None:
             yield from self._emit(MessageStarted(round_no, who, profile))

@@ -80,6 +80,8 @@ class DockerExecutor(CodeExecutor):
         self.run_id = uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
         self._closed = False
+        # More host folders to mount read-only (host path -> container path): the tools.
+        self.mounts: dict[str, str] = {}
 
     def check(self) -> None:
         import docker.errors
@@ -120,7 +122,8 @@ class DockerExecutor(CodeExecutor):
                 init=True, user="0:0",
                 nano_cpus=int(s.cpus * 1e9), read_only=True,
                 tmpfs={"/tmp": f"size={s.tmpfs_size},mode=1777"},
-                volumes={str(self.work_dir): {"bind": "/workspace", "mode": "rw"}},
+                volumes={str(self.work_dir): {"bind": "/workspace", "mode": "rw"},
+                         **{h: {"bind": c, "mode": "ro"} for h, c in self.mounts.items()}},
                 working_dir="/workspace", environment=dict(SANDBOX_ENV))
         except Exception as e:
             raise ExecutionError(f"cannot create the sandbox container: {_short(e)}") from None
@@ -145,23 +148,35 @@ class DockerExecutor(CodeExecutor):
         cmd = ["python3", f"/workspace/{name}"] if block.language == "python" \
             else ["sh", f"/workspace/{name}"]
         try:
-            result = self._exec(block, cmd)
+            result = self._exec(block.language, cmd)
             if result.exit_code != 0 and _EXEC_FAILED in result.output:
                 # The container could not even start a process (a fork bomb's survivors
                 # hold every pid): reset it and run the block once more.
                 self._reset()
-                result = self._exec(block, cmd)
+                result = self._exec(block.language, cmd)
             return result
         finally:
             host_file.unlink(missing_ok=True)
 
-    def _exec(self, block: CodeBlock, cmd: list[str]) -> CodeResult:
+    def run_command(self, cmd: list[str], timeout: float, limit: int,
+                    env: dict[str, str] | None = None) -> CodeResult:
+        """Run one command as the sandbox user (a tool call); what it leaves running is
+        killed only when it times out, so that a call costs one exec."""
+        if self.container is None:
+            raise ExecutionError("the sandbox container is not running")
+        return self._exec("tool", cmd, timeout, limit, kill_after=False, env=env)
+
+    def _exec(self, language: str, cmd: list[str], timeout: float | None = None,
+              limit: int | None = None, kill_after: bool = True,
+              env: dict[str, str] | None = None) -> CodeResult:
         api = self.client.api
-        cap = OutputCap(self.spec.output_limit)
+        timeout = self.spec.timeout if timeout is None else timeout
+        cap = OutputCap(self.spec.output_limit if limit is None else limit)
         start = time.monotonic()
         try:
             exec_id = api.exec_create(self.container.id, cmd, user=self.user(),
-                                      environment=dict(SANDBOX_ENV), workdir="/workspace")["Id"]
+                                      environment={**SANDBOX_ENV, **(env or {})},
+                                      workdir="/workspace")["Id"]
             stream = api.exec_start(exec_id, stream=True, demux=False)
         except Exception as e:
             raise ExecutionError(f"the sandbox container stopped answering: {_short(e)}; "
@@ -169,17 +184,18 @@ class DockerExecutor(CodeExecutor):
         done = threading.Event()
         reader = threading.Thread(target=_drain, args=(stream, cap, done), daemon=True)
         reader.start()
-        timed_out = not done.wait(self.spec.timeout)
-        self._kill_all()   # on time-out, and so that no background process outlives its block
+        timed_out = not done.wait(timeout)
+        if timed_out or kill_after:   # and so that no background process outlives its block
+            self._kill_all()
         done.wait(10)
         info = api.exec_inspect(exec_id)
         code = 124 if timed_out else (info.get("ExitCode") if info.get("ExitCode") is not None else -1)
         out = cap.text()
         if timed_out:
-            out += f"\n[killed: the block ran longer than {self.spec.timeout:g}s]"
+            out += f"\n[killed: the block ran longer than {timeout:g}s]"
         elif code == 137:
             out += "\n[killed: out of memory or process limit (exit 137)]"
-        return CodeResult(block.language, code, out, time.monotonic() - start, timed_out,
+        return CodeResult(language, code, out, time.monotonic() - start, timed_out,
                           cap.dropped)
 
     def _kill_all(self) -> None:

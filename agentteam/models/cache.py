@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..conversation.messages import Usage
+from ..conversation.messages import Usage, content_from_json, content_to_json
 from .base import ChatModel, Completion, Delta, Stream
 from .profiles import Profile
 
@@ -34,16 +34,20 @@ class CachedModel:
         self.dir = Path(directory) if directory else default_dir()
         self.hits = self.misses = 0
 
-    def key(self, profile: str, messages: list[dict], agent: str = "") -> str:
+    def key(self, profile: str, messages: list[dict], agent: str = "",
+            tools: list[dict] | None = None) -> str:
         p = self.profiles.get(profile)
         params = {k: v for k, v in (p.params if p else {}).items() if k != "api_key"}
-        blob = json.dumps({"model": p.model if p else profile, "params": params,
-                           "messages": messages, "agent": agent, "seed": self.seed}, sort_keys=True,
-                          default=str)
+        shape = {"model": p.model if p else profile, "params": params,
+                 "messages": messages, "agent": agent, "seed": self.seed}
+        if tools:   # the tools offered shape the reply (keys without tools stay as they were)
+            shape["tools"] = tools
+        blob = json.dumps(shape, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def stream(self, profile: str, messages: list[dict], agent: str) -> Stream:
-        key = self.key(profile, messages, agent)
+    def stream(self, profile: str, messages: list[dict], agent: str,
+               tools: list[dict] | None = None) -> Stream:
+        key = self.key(profile, messages, agent, tools)
         path = self.dir / key[:2] / f"{key}.json"
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
@@ -54,11 +58,16 @@ class CachedModel:
             yield Delta(stored["text"])
             usage = Usage.from_dict(stored.get("usage"))
             usage.calls, usage.cost, usage.seconds = 0, 0.0, 0.0
-            return Completion(stored["text"], stored.get("profile", profile), usage)
+            content = content_from_json(stored["content"]) if "content" in stored else None
+            return Completion(stored["text"], stored.get("profile", profile), usage, content)
         self.misses += 1
-        done = yield from self.inner.stream(profile, messages, agent)
-        self._store(path, {"text": done.text, "profile": done.profile,
-                           "usage": done.usage.to_dict()})
+        inner = self.inner.stream(profile, messages, agent, tools) if tools else \
+            self.inner.stream(profile, messages, agent)
+        done = yield from inner
+        value = {"text": done.text, "profile": done.profile, "usage": done.usage.to_dict()}
+        if done.content is not None:     # a reply with tool calls
+            value["content"] = content_to_json(done.content)
+        self._store(path, value)
         return done
 
     @staticmethod

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 
-from ..conversation.messages import Usage
+from ..conversation.messages import TextPart, ToolCallPart, Usage
 from ..errors import ModelError, ServerError, StreamCut, redact
 from . import prices, wire
 from . import provider_errors as pe
@@ -81,11 +81,15 @@ def adapt(messages: list[dict], profile: Profile) -> list[dict]:
     if use_name:
         return [dict(m) for m in messages]
     out: list[dict] = []
+    called: dict[str, str] = {}     # tool call id -> function name
     for m in messages:
         role, content = m["role"], m.get("content") or ""
         if role == "tool" or m.get("tool_calls"):
-            out.append({k: v for k, v in m.items() if k != "name"})
+            out.append(_tool_turn(m, called, profile.provider))
             continue
+        if role == "user" and out and out[-1]["role"] == "tool" and profile.provider == "mistral":
+            # Mistral refuses a user message right after tool results
+            out.append({"role": "assistant", "content": "(tool results received)"})
         if m.get("name") and role == "user":
             content = _prefixed(f"{m['name']}: ", content)
         if role == "system" and out:
@@ -98,6 +102,20 @@ def adapt(messages: list[dict], profile: Profile) -> list[dict]:
     first = 1 if out and out[0]["role"] == "system" else 0
     if len(out) == first or out[first]["role"] != "user":
         out.insert(first, {"role": "user", "content": "(the conversation starts)"})
+    return out
+
+
+_NAMED_RESULTS = {"gemini", "vertex_ai", "mistral"}
+
+
+def _tool_turn(m: dict, called: dict[str, str], provider: str) -> dict:
+    """A tool-calling turn as it is; for Gemini and Mistral a tool result also names its
+    function, as their APIs ask."""
+    out = {k: v for k, v in m.items() if k != "name"}
+    for c in m.get("tool_calls") or []:
+        called[c.get("id", "")] = c.get("function", {}).get("name", "")
+    if m["role"] == "tool" and provider in _NAMED_RESULTS and called.get(m.get("tool_call_id", "")):
+        out["name"] = called[m["tool_call_id"]]
     return out
 
 
@@ -214,13 +232,14 @@ class ProviderModel:
         self._sleep = sleep
         self._wire = wire.WireClient()
 
-    def stream(self, profile: str, messages: list[dict], agent: str) -> Stream:
+    def stream(self, profile: str, messages: list[dict], agent: str,
+               tools: list[dict] | None = None) -> Stream:
         chain = [profile] + [f for f in self.profiles[profile].fallbacks if f != profile]
         last: ModelError | None = None
         for name in chain:
             p = self.profiles[name]
             try:
-                return (yield from self._with_retries(p, messages, agent))
+                return (yield from self._with_retries(p, messages, agent, tools))
             except ModelError as e:
                 last = e
                 if name != chain[-1]:
@@ -229,12 +248,13 @@ class ProviderModel:
         assert last is not None
         raise last
 
-    def _with_retries(self, p: Profile, messages: list[dict], agent: str) -> Stream:
+    def _with_retries(self, p: Profile, messages: list[dict], agent: str,
+                      tools: list[dict] | None = None) -> Stream:
         attempt = 0
         cut_retried = False
         while True:
             try:
-                return (yield from self._call(p, messages, agent))
+                return (yield from self._call(p, messages, agent, tools))
             except ModelError as e:
                 partial = getattr(e, "partial", "")
                 if partial:
@@ -254,18 +274,20 @@ class ProviderModel:
                 yield RetryNote(p.name, str(e), wait, attempt)
                 self._sleep(wait)
 
-    def _call(self, p: Profile, messages: list[dict], agent: str) -> Stream:
+    def _call(self, p: Profile, messages: list[dict], agent: str,
+              tools: list[dict] | None = None) -> Stream:
         if wire.supports(p):
-            return (yield from self._call_wire(p, messages, agent))
-        return (yield from self._call_litellm(p, messages, agent))
+            return (yield from self._call_wire(p, messages, agent, tools))
+        return (yield from self._call_litellm(p, messages, agent, tools))
 
-    def _call_wire(self, p: Profile, messages: list[dict], agent: str) -> Stream:
+    def _call_wire(self, p: Profile, messages: list[dict], agent: str,
+                   tools: list[dict] | None = None) -> Stream:
         log.debug("calling %s at %s on the OpenAI wire (profile %s, key from %s, %d messages)",
                   p.model, p.endpoint, p.name, p.key_var(), len(messages))
         start = time.monotonic()
         parts: list[str] = []
         end: dict = {}
-        pieces = self._wire.stream(p, adapt(messages, p), agent)
+        pieces = self._wire.stream(p, adapt(messages, p), agent, tools)
         try:
             for item in pieces:
                 if isinstance(item, str):
@@ -279,17 +301,21 @@ class ProviderModel:
             pieces.close()
         usage = end.get("usage") or {}
         seconds = time.monotonic() - start
+        calls = end.get("tool_calls") or []
         if not usage.get("completion_tokens"):
             # Some servers (llama.cpp's among them) report no usage when streaming:
-            # count one token per streamed piece and ~4 characters per prompt token.
+            # count one token per streamed piece and ~4 characters per prompt token
+            # (and per character of the tool calls' names and arguments).
             prompt = sum(len(str(m.get("content") or "")) for m in messages) // 4
-            counted = _usage(p, prompt, len(parts), seconds)
+            written = len(parts) + sum(len(c["name"]) + len(c["arguments"]) for c in calls) // 4
+            counted = _usage(p, prompt, written, seconds)
             counted.estimated = True
-            return Completion("".join(parts), p.name, counted)
-        return Completion("".join(parts), p.name, _usage(
-            p, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), seconds))
+            return _completion("".join(parts), p, counted, calls)
+        return _completion("".join(parts), p, _usage(
+            p, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), seconds), calls)
 
-    def _call_litellm(self, p: Profile, messages: list[dict], agent: str) -> Stream:
+    def _call_litellm(self, p: Profile, messages: list[dict], agent: str,
+                      tools: list[dict] | None = None) -> Stream:
         lm = litellm()
         log.debug("calling %s at %s (profile %s, key from %s, %d messages)", p.model,
                   p.endpoint, p.name, p.key_var(), len(messages))
@@ -299,8 +325,11 @@ class ProviderModel:
         kwargs.update(model=p.model, messages=adapt(messages, p), stream=True, num_retries=0,
                       timeout=p.first_token_timeout or p.timeout,
                       stream_options={"include_usage": True}, drop_params=True)
+        if tools:
+            kwargs.update(tools=tools, tool_choice="auto")
         start = time.monotonic()
         parts: list[str] = []
+        calls = wire.ToolCalls()
         usage = None
         try:
             stream = lm.completion(**kwargs)
@@ -311,6 +340,8 @@ class ProviderModel:
                     if text:
                         parts.append(text)
                         yield Delta(text)
+                    if getattr(chunk.choices[0].delta, "tool_calls", None):
+                        calls.add(chunk.choices[0].delta.tool_calls)
                     finish = chunk.choices[0].finish_reason or finish
                 if getattr(chunk, "usage", None):
                     usage = chunk.usage
@@ -335,9 +366,18 @@ class ProviderModel:
         text = "".join(parts)
         if not finished:
             raise pe.stream_cut(p, text)
-        return Completion(text, p.name, _usage(p, getattr(usage, "prompt_tokens", 0) or 0,
-                                               getattr(usage, "completion_tokens", 0) or 0,
-                                               time.monotonic() - start))
+        return _completion(text, p, _usage(p, getattr(usage, "prompt_tokens", 0) or 0,
+                                           getattr(usage, "completion_tokens", 0) or 0,
+                                           time.monotonic() - start), calls.done())
+
+
+def _completion(text: str, p: Profile, usage: Usage, calls: list[dict]) -> Completion:
+    """A reply; one with tool calls is a message with parts (its text, then the calls)."""
+    if not calls:
+        return Completion(text, p.name, usage)
+    parts = ((TextPart(text),) if text.strip() else ()) + tuple(
+        ToolCallPart(c["id"], c["name"], c["arguments"]) for c in calls)
+    return Completion(text, p.name, usage, parts)
 
 
 def _usage(p: Profile, prompt: int, completion: int, seconds: float) -> Usage:

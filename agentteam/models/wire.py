@@ -15,6 +15,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from typing import Generator
 
 from ..errors import ModelError
@@ -66,7 +67,8 @@ class WireClient:
             return self._clients[key]
 
     @staticmethod
-    def request(p: Profile, messages: list[dict], agent: str = "") -> tuple[str, dict, dict]:
+    def request(p: Profile, messages: list[dict], agent: str = "",
+                tools: list[dict] | None = None) -> tuple[str, dict, dict]:
         """URL, headers and JSON body of a streamed chat completion for this profile."""
         name = p.served_name
         key = p.params.get("api_key") or os.environ.get(WIRE_PROVIDERS[p.provider], "")
@@ -88,17 +90,21 @@ class WireClient:
         body = {"model": name, "messages": messages, "stream": True,
                 "stream_options": {"include_usage": True}}
         body.update({k: p.params[k] for k in _BODY_PARAMS if p.params.get(k) is not None})
+        if tools:
+            body.update(tools=tools, tool_choice="auto")
         return url, headers, body
 
-    def stream(self, p: Profile, messages: list[dict], agent: str = "") -> Generator[str | dict, None, None]:
-        """Yield text pieces, then one dict: {"finish_reason", "usage"}.
+    def stream(self, p: Profile, messages: list[dict], agent: str = "",
+               tools: list[dict] | None = None) -> Generator[str | dict, None, None]:
+        """Yield text pieces, then one dict: {"finish_reason", "usage", "tool_calls"}.
 
         Raises a ModelError; ``partial`` holds the text already yielded.
         """
         import httpx
-        url, headers, body = self.request(p, messages, agent)
+        url, headers, body = self.request(p, messages, agent, tools)
         start = time.monotonic()
         parts: list[str] = []
+        calls = ToolCalls()
         finish, usage = None, None
         try:
             with self._client(p).stream("POST", url, headers=headers, json=body) as r:
@@ -112,10 +118,13 @@ class WireClient:
                         break
                     chunk = _parse(p, data)
                     for choice in chunk.get("choices") or []:
-                        text = (choice.get("delta") or {}).get("content")
+                        delta = choice.get("delta") or {}
+                        text = delta.get("content")
                         if text:
                             parts.append(text)
                             yield text
+                        if delta.get("tool_calls"):
+                            calls.add(delta["tool_calls"])
                         finish = choice.get("finish_reason") or finish
                     usage = chunk.get("usage") or usage
                     if time.monotonic() - start > p.timeout:
@@ -135,7 +144,38 @@ class WireClient:
             raise err from None
         if finish is None:
             raise pe.stream_cut(p, "".join(parts))
-        yield {"finish_reason": finish, "usage": usage or {}}
+        yield {"finish_reason": finish, "usage": usage or {}, "tool_calls": calls.done()}
+
+
+class ToolCalls:
+    """Assembles streamed tool calls: pieces of one call share an ``index``; the first
+    names it, the others add to its arguments."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, dict] = {}
+
+    def add(self, deltas: list) -> None:
+        for d in deltas:
+            get = d.get if isinstance(d, dict) else (lambda k, d=d: getattr(d, k, None))
+            index = get("index")
+            index = index if isinstance(index, int) else len(self.calls)
+            call = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+            fn = get("function") or {}
+            fget = fn.get if isinstance(fn, dict) else (lambda k, f=fn: getattr(f, k, None))
+            call["id"] = call["id"] or get("id") or ""
+            if not call["name"]:   # some servers repeat the name in every piece
+                call["name"] = fget("name") or ""
+            call["arguments"] += fget("arguments") or ""
+
+    def done(self) -> list[dict]:
+        """The calls in order; a call the server gave no id gets a unique one (nine letters
+        and digits, the form Mistral requires)."""
+        out = []
+        for index in sorted(self.calls):
+            call = dict(self.calls[index])
+            call["id"] = call["id"] or uuid.uuid4().hex[:9]
+            out.append(call)
+        return out
 
 
 def header_value(agent: str) -> str:

@@ -25,11 +25,14 @@ from .schema import (
     Budget,
     Cache,
     CodeExecution,
+    McpServer,
     ModelProfile,
     SpeakerSelection,
     TeamSpec,
     Termination,
+    ToolSpec,
 )
+from .toolcheck import check_tools
 
 
 def load_team(path: str | Path, env: dict[str, str] | None = None) -> TeamSpec:
@@ -72,7 +75,7 @@ def parse_team(text: str, file: str = "<team>", env: dict[str, str] | None = Non
 
 _MODELS: dict[str, type[BaseModel]] = {"": TeamSpec, "models": ModelProfile, "termination": Termination,
            "speaker_selection": SpeakerSelection, "code_execution": CodeExecution,
-           "cache": Cache, "budget": Budget, "agents": AgentSpec}
+           "cache": Cache, "budget": Budget, "agents": AgentSpec, "tools": ToolSpec}
 
 
 def _model_for(loc: tuple) -> type[BaseModel] | None:
@@ -80,8 +83,10 @@ def _model_for(loc: tuple) -> type[BaseModel] | None:
     if len(loc) == 1:
         return TeamSpec
     head = loc[0]
-    if head in ("models", "agents") and len(loc) == 3:
+    if head in ("models", "agents", "tools") and len(loc) == 3:
         return _MODELS[head]
+    if head == "tools" and len(loc) == 4 and loc[2] == "mcp":
+        return McpServer
     if head in _MODELS and len(loc) == 2:
         return _MODELS[head]
     return None
@@ -206,6 +211,7 @@ def _cross_check(data: dict, positions: dict, file: str, env,
                 if isinstance(dst, str) and dst not in agent_names:
                     add(("transitions", src, j), f"unknown agent `{dst}`"
                         f"{_did_you_mean(dst, agent_names)}")
+    check_tools(data, Path(file).resolve().parent, add, env, _did_you_mean)
     return out
 
 

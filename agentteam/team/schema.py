@@ -85,6 +85,37 @@ class CodeExecution(_Strict):
     output_limit: int = Field(20_000, ge=100)    # characters kept per block
     user: str = "1000:1000"
     files: list[str] = Field(default_factory=list)   # copied into the work dir before a run
+    mode: Literal["blocks", "tool"] = "blocks"   # tool: code runs through a run_code tool
+
+
+class McpServer(_Strict):
+    """How to reach an MCP server: a command agentteam starts (stdio), or a ``url``."""
+
+    command: Optional[str] = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)   # the only variables it gets
+    cwd: Optional[str] = None                           # default: the team file's folder
+    url: Optional[str] = None                           # streamable HTTP
+    headers: dict[str, str] = Field(default_factory=dict)
+    startup_timeout: float = Field(30, gt=0)
+
+
+class ToolSpec(_Strict):
+    """A Python function (``function:``) or an MCP server (``mcp:``) agents may call."""
+
+    function: Optional[str] = None      # file.py:func (next to the team) or pkg.module:func
+    mcp: Optional[McpServer] = None
+    name: Optional[str] = Field(None, pattern=AGENT_RE)
+    description: Optional[str] = None
+    run: Literal["sandbox", "host"] = "sandbox"
+    timeout: float = Field(30, gt=0)
+
+    @property
+    def tool_name(self) -> str:
+        """The name agents list: ``name``, else the function's own name."""
+        if self.name:
+            return self.name
+        return (self.function or "").rpartition(":")[2]
 
 
 class Cache(_Strict):
@@ -106,6 +137,8 @@ class AgentSpec(_Strict):
     model: str = "default"
     human_input: Optional[Literal["always", "terminate", "never"]] = None
     execute_code: Optional[bool] = None
+    tools: list[str] = Field(default_factory=list)    # tool names, `server.tool`, `server.*`
+    execute_tools: Optional[bool] = None              # default: true for a user proxy
 
 
 class TeamSpec(_Strict):
@@ -120,6 +153,7 @@ class TeamSpec(_Strict):
     code_execution: CodeExecution = Field(default_factory=CodeExecution)
     cache: Optional[Cache] = None
     budget: Budget = Field(default_factory=Budget)
+    tools: list[ToolSpec] = Field(default_factory=list)
     context: Literal["error", "trim"] = "error"   # on context overflow: stop, or drop old turns
     agents: list[AgentSpec] = Field(min_length=1)
 
@@ -174,3 +208,10 @@ def human_input(agent: AgentSpec) -> str:
 
 def executes_code(agent: AgentSpec) -> bool:
     return agent.kind == "user_proxy" and (agent.execute_code is not False)
+
+
+def executes_tools(agent: AgentSpec) -> bool:
+    """Does this agent run the tool calls addressed to the team (a user proxy by default)?"""
+    if agent.execute_tools is not None:
+        return agent.execute_tools
+    return agent.kind == "user_proxy"
