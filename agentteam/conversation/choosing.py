@@ -6,7 +6,7 @@ or the person when the method needs them, with the fallbacks, and the reason in 
 
 from __future__ import annotations
 
-from typing import Callable, Generator, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 from ..errors import ModelError
 from ..models.base import SELECTOR, ChatModel, Completion
@@ -33,7 +33,7 @@ class ChoosingSpeakers:
     history: list[Message]
     rounds: int
     _force_next: str | None
-    tools: object | None
+    tools: Any
     _call: Callable[..., Generator[Event, None, Completion]]
     _emit: Callable[[Event], Iterator[Event]]
     _ask: Callable[[str], str]

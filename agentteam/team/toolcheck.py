@@ -109,7 +109,7 @@ def _check_agents(agents: list, functions: list[str], servers: list[str], tool_m
         if not isinstance(a, dict):
             continue
         executes = executes or bool(a.get("execute_tools", a.get("kind") == "user_proxy"))
-        names = a.get("tools") if isinstance(a.get("tools"), list) else []
+        names: list = a["tools"] if isinstance(a.get("tools"), list) else []
         if names and offered_at is None:
             offered_at = ("agents", i, "tools")
         if tool_mode and a.get("kind", "assistant") == "assistant" and offered_at is None:

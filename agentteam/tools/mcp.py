@@ -114,7 +114,9 @@ class McpClient:
             try:
                 from mcp.client.streamable_http import streamable_http_client  # mcp 2
             except ImportError:
-                from mcp.client.streamable_http import streamablehttp_client  # mcp 1
+                from mcp.client.streamable_http import (  # type: ignore[attr-defined]  # mcp 1
+                    streamablehttp_client,
+                )
                 return streamablehttp_client(s.url, headers=headers or None)
             if not headers:
                 return streamable_http_client(s.url)

@@ -29,7 +29,7 @@ from typing import Any, Callable
 from ..errors import ConfigError, Problem
 from ..team import TeamSpec, ToolSpec
 from ..team.toolcheck import FILE_FUNCTION, MODULE_FUNCTION
-from .schema import SchemaError, function_schema
+from .schema import SchemaError, check_arguments, function_schema
 
 IN_SANDBOX = "/opt/agentteam-tools"
 RUNNER = Path(__file__).with_name("calltool.py")
@@ -46,6 +46,7 @@ class PythonFunction:
     module: str | None = None         # pkg.module:func
     import_root: Path | None = None   # where pkg lives (shipped to the sandbox when local)
     schema: dict | None = None
+    arguments: Any = None             # the pydantic model that checks a call's arguments
 
 
 def load_functions(team: TeamSpec) -> list[PythonFunction]:
@@ -80,7 +81,7 @@ def _load(spec: ToolSpec, base_dir: Path) -> PythonFunction:
     func = getattr(module, fn.function, None)
     if not callable(func):
         raise SchemaError(f"no function `{fn.function}` in it")
-    fn.schema = function_schema(func, fn.name, spec.description)
+    fn.schema, fn.arguments = function_schema(func, fn.name, spec.description)
     return fn
 
 
@@ -187,6 +188,11 @@ class PythonRunner:
         self.files, self.work_dir, self.limit, self.sandbox = files, work_dir, limit, sandbox
 
     def call(self, fn: PythonFunction, arguments: dict) -> Outcome:
+        if fn.arguments is not None:
+            checked, problem = check_arguments(fn.arguments, arguments)
+            if checked is None:
+                return Outcome(f"bad arguments for `{fn.name}`: {problem}", True)
+            arguments = checked
         marker = f"@@agentteam-result-{uuid.uuid4().hex}@@"
         on_host = fn.spec.run == "host"
         call = {"function": fn.function, "arguments": arguments, "limit": self.limit,
@@ -247,7 +253,7 @@ class PythonRunner:
 def _read_capped(proc: subprocess.Popen, chunks: list[bytes], limit: int) -> None:
     size = 0
     assert proc.stdout is not None
-    for chunk in iter(lambda: proc.stdout.read1(65536), b""):    # type: ignore[union-attr]
+    for chunk in iter(lambda: proc.stdout.read1(65536), b""):    # type: ignore[union-attr,attr-defined]
         if size < limit:
             chunks.append(chunk[:limit - size])
         size += len(chunk)

@@ -190,7 +190,9 @@ def _clean(schema: Any) -> dict:
     """An MCP tool's input schema as a function's parameters (an object, always)."""
     if not isinstance(schema, dict):
         return {"type": "object", "properties": {}}
-    out = {k: v for k, v in schema.items() if k != "title"}
+    from .schema import _drop_titles
+    out = json.loads(json.dumps(schema))
+    _drop_titles(out)
     out.setdefault("type", "object")
     out.setdefault("properties", {})
     return out

@@ -19,8 +19,10 @@ class SchemaError(ValueError):
     """The function cannot be offered as a tool; the message says why and what to do."""
 
 
-def function_schema(func: Callable, name: str, description: str | None = None) -> dict:
-    """The OpenAI ``{"type": "function", "function": {...}}`` entry for ``func``."""
+def function_schema(func: Callable, name: str,
+                    description: str | None = None) -> tuple[dict, type]:
+    """The OpenAI ``{"type": "function", "function": {...}}`` entry for ``func``, and the
+    pydantic model that checks a call's arguments against it."""
     from pydantic import Field, create_model
     from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
     try:
@@ -51,7 +53,19 @@ def function_schema(func: Callable, name: str, description: str | None = None) -
     params.setdefault("properties", {})
     return {"type": "function", "function": {
         "name": name, "description": description or _summary(inspect.getdoc(func) or "") or name,
-        "parameters": params}}
+        "parameters": params}}, model
+
+
+def check_arguments(model: type, arguments: dict) -> tuple[dict | None, str]:
+    """The arguments as the function's types want them (JSON values), or what is wrong
+    with them, in words a model can act on."""
+    from pydantic import ValidationError
+    try:
+        return model.model_validate(arguments).model_dump(mode="json", exclude_unset=True), ""
+    except ValidationError as e:
+        problems = [f"{'.'.join(map(str, err['loc'])) or 'arguments'}: {err['msg']}"
+                    for err in e.errors()]
+        return None, "; ".join(problems)
 
 
 def _annotated_text(hint: Any) -> str | None:

@@ -34,7 +34,7 @@ def prepare_tools(team: TeamSpec, executor: CodeExecutor | None, replay: Recorde
                               "(run: host), without a sandbox", "warning"))
     sandbox = None
     if sandboxed:
-        from .executors.docker import DockerExecutor
+        from ..executors.docker import DockerExecutor
         sandbox = executor if isinstance(executor, DockerExecutor) else \
             DockerExecutor(team.code_execution, team.work_dir)
         try:

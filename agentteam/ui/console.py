@@ -229,7 +229,7 @@ def display_text(content: str | list[dict], calls: bool = True) -> str:
         parts = content_from_json(content)
     except ValueError:
         return str(content)
-    if not calls:
+    if not calls and not isinstance(parts, str):
         parts = tuple(p for p in parts if p.type != "tool_call")
     return describe(parts)
 
