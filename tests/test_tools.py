@@ -191,22 +191,26 @@ def test_litellm_transport_streams_tool_calls_too(cli, server, tmp_path, monkeyp
     assert server.completions()[1].body["tools"][0]["function"]["name"] == "convert"
 
 
-def test_mistral_tool_messages_follow_its_rules(cli, server, tmp_path):
-    server.responder = by_agent({"(selector)": ["Assistant", "Critic", "Assistant"],
-                                 "Assistant": [tool_calls(("convert", {"amount": 10})), "nine",
-                                               "TERMINATE"],
-                                 "Critic": ["good"]})
+def test_transitions_can_keep_the_caller_from_speaking_next(cli, server, tmp_path):
+    """After the results, `transitions` decide: here the Critic speaks, then the caller;
+    and Mistral, which refuses a user message right after tool results, gets a bridge."""
+    server.responder = by_agent({"(selector)": ["Assistant"],
+                                 "Critic": ["Assistant, please convert.", "good"],
+                                 "Assistant": [tool_calls(("convert", {"amount": 10})),
+                                               "TERMINATE"]})
     team = tools_team(tmp_path, server.url, ["convert"], model="mistral/fake-model",
-                      max_round=8)
+                      max_round=8, extra="transitions: {User_proxy: [Critic]}\n")
     r = cli("run", team, "--json")
     assert r.exit_code == 0, r.stderr
+    assert [m["agent"] for m in of_type(r.events(), "message")] == [
+        "User_proxy", "Critic", "Assistant", "User_proxy", "Critic", "Assistant"]
     last = server.completions()[-1].body
     assert last["tools"][0]["function"]["name"] == "convert"
     roles = [m["role"] for m in last["messages"]]
     tool_at = roles.index("tool")
-    assert last["messages"][tool_at]["name"] == "convert"
-    # never a user message right after tool results
-    assert all(not (a == "tool" and b == "user") for a, b in zip(roles, roles[1:]))
+    assert last["messages"][tool_at]["name"] == "convert"      # Mistral names the function
+    assert roles[tool_at + 1:] == ["assistant", "user"]
+    assert last["messages"][-1]["content"] == "Critic: good"
 
 
 def test_gemini_gets_function_declarations_and_calls_come_back(cli, server, tmp_path):
