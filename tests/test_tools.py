@@ -239,3 +239,36 @@ def test_ollama_chat_gets_tools_and_its_calls_run(cli, server, tmp_path):
     assert r.exit_code == 0, r.stderr
     assert [x["output"] for x in of_type(r.events(), "tool_result")] == ["9.00 EUR"]
     assert server.completions()[1].body["tools"][0]["function"]["name"] == "convert"
+
+
+def test_code_execution_mode_tool_offers_run_code_and_runs_no_fences(cli, server, tmp_path):
+    server.responder = by_agent({"Coder": [
+        tool_calls(("run_code", {"language": "python", "code": "print(6 * 7)"}),
+                   ("run_code", {"language": "sh", "code": "exit 4"}),
+                   ("run_code", {"language": "ruby", "code": "puts 1"})),
+        "```python\nopen('ran.txt', 'w').write('x')\n```\n"]})
+    team = tmp_path / "team.yaml"
+    team.write_text(f"""\
+name: code-tool
+task: Compute 6 times 7.
+models:
+  default: {{model: openai/fake-model, api_base: "{server.url}", api_key: NULL, num_retries: 0}}
+max_round: 6
+speaker_selection: round_robin
+code_execution: {{executor: local, mode: tool}}
+agents:
+  - {{name: User_proxy, kind: user_proxy}}
+  - {{name: Coder}}
+""")
+    r = cli("run", team, "--json")
+    ev = r.events()
+    offered = server.completions()[0].body["tools"]
+    assert [t["function"]["name"] for t in offered] == ["run_code"]
+    out = of_type(ev, "tool_result")
+    assert out[0]["output"].startswith("exitcode: 0 (execution succeeded)") and \
+        "42" in out[0]["output"] and not out[0]["is_error"]
+    assert out[1]["is_error"] and out[1]["output"].startswith("exitcode: 4")
+    assert out[2]["is_error"] and "needs `language` (python or sh)" in out[2]["output"]
+    # fenced blocks are not run in this mode: the proxy has nothing to do, the run stalls
+    assert (r.exit_code, ev[-1]["reason"]) == (3, "stalled")
+    assert not (tmp_path / "groupchat" / "ran.txt").exists()

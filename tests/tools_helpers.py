@@ -61,6 +61,13 @@ def read(path: str) -> str:
     return open(path).read()
 
 
+def write(path: str, text: str) -> str:
+    """Writes a file."""
+    with open(path, "w") as f:
+        f.write(text)
+    return "written"
+
+
 def fetch(url: str) -> str:
     """Fetches a URL."""
     import urllib.request

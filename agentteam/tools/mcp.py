@@ -147,6 +147,8 @@ class McpClient:
             fut.cancel()
             return Outcome(f"`{self.name}.{tool}` did not answer within {timeout:g}s", True)
         except Exception as e:  # the server died or answered with a protocol error
+            if "closed" in str(e).lower():    # it is gone: the next calls need not wait
+                self._error, self._session = _why(e), None
             return Outcome(f"the MCP server `{self.name}` failed: {_why(e)}{self._stderr()}", True)
         return _outcome(result.model_dump(by_alias=True, mode="json"), self.limit)
 
