@@ -186,6 +186,8 @@ class LocalServers:
             p.origin = p.origin or f"local model {gguf.name}"
             p.model = f"openai/{ALIAS}"
             p.params.update(api_base=server.base_url, api_key="NULL")
+            # "Automatic streaming tool choice is not supported" by chatml-function-calling
+            p.stream_tools = not server.tools
             # A small base model rarely stops by itself: bound each reply, and give
             # a 2-core CPU the time to write it.
             p.params.setdefault("max_tokens", LOCAL_MAX_TOKENS)

@@ -81,11 +81,10 @@ def adapt(messages: list[dict], profile: Profile) -> list[dict]:
     if use_name:
         return [dict(m) for m in messages]
     out: list[dict] = []
-    called: dict[str, str] = {}     # tool call id -> function name
     for m in messages:
         role, content = m["role"], m.get("content") or ""
         if role == "tool" or m.get("tool_calls"):
-            out.append(_tool_turn(m, called, profile.provider))
+            out.append(_tool_turn(m))
             continue
         if role == "user" and out and out[-1]["role"] == "tool" and profile.provider == "mistral":
             # Mistral refuses a user message right after tool results
@@ -105,18 +104,10 @@ def adapt(messages: list[dict], profile: Profile) -> list[dict]:
     return out
 
 
-_NAMED_RESULTS = {"gemini", "vertex_ai", "mistral"}
-
-
-def _tool_turn(m: dict, called: dict[str, str], provider: str) -> dict:
-    """A tool-calling turn as it is; for Gemini and Mistral a tool result also names its
-    function, as their APIs ask."""
-    out = {k: v for k, v in m.items() if k != "name"}
-    for c in m.get("tool_calls") or []:
-        called[c.get("id", "")] = c.get("function", {}).get("name", "")
-    if m["role"] == "tool" and provider in _NAMED_RESULTS and called.get(m.get("tool_call_id", "")):
-        out["name"] = called[m["tool_call_id"]]
-    return out
+def _tool_turn(m: dict) -> dict:
+    """A tool-calling turn as it is, without a speaker's name (LiteLLM finds a result's
+    function by its call id for the providers that want it, Gemini among them)."""
+    return {k: v for k, v in m.items() if k != "name"}
 
 
 def _prefixed(prefix: str, content):

@@ -102,6 +102,9 @@ class WireClient:
         """
         import httpx
         url, headers, body = self.request(p, messages, agent, tools)
+        if tools and not p.stream_tools:
+            yield from self._whole(p, url, headers, body)
+            return
         start = time.monotonic()
         parts: list[str] = []
         calls = ToolCalls()
@@ -145,6 +148,31 @@ class WireClient:
         if finish is None:
             raise pe.stream_cut(p, "".join(parts))
         yield {"finish_reason": finish, "usage": usage or {}, "tool_calls": calls.done()}
+
+    def _whole(self, p: Profile, url: str, headers: dict, body: dict) -> Generator[str | dict, None, None]:
+        """The reply in one piece, for servers that cannot stream one that may call tools."""
+        import httpx
+        body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+        try:
+            r = self._client(p).post(url, headers={**headers, "Accept": "application/json"},
+                                     json=body)
+            if r.status_code >= 400:
+                raise _status_error(p, r)
+            data = r.json()
+            choice = (data.get("choices") or [{}])[0]
+            message = choice.get("message") or {}
+        except httpx.TimeoutException:
+            raise pe.no_answer(p) from None
+        except httpx.HTTPError as e:
+            raise pe.unreachable(p, pe.short(f"{type(e).__name__}: {e}")) from None
+        except (ValueError, AttributeError, IndexError) as e:
+            raise pe.malformed(p, pe.short(str(e))) from None
+        if message.get("content"):
+            yield message["content"]
+        calls = ToolCalls()
+        calls.add([{**c, "index": i} for i, c in enumerate(message.get("tool_calls") or [])])
+        yield {"finish_reason": choice.get("finish_reason") or "stop",
+               "usage": data.get("usage") or {}, "tool_calls": calls.done()}
 
 
 class ToolCalls:
