@@ -61,7 +61,8 @@ def check_arguments(model: type, arguments: dict) -> tuple[dict | None, str]:
     with them, in words a model can act on."""
     from pydantic import ValidationError
     try:
-        return model.model_validate(arguments).model_dump(mode="json", exclude_unset=True), ""
+        return model.model_validate(arguments).model_dump(  # type: ignore[attr-defined]
+            mode="json", exclude_unset=True), ""
     except ValidationError as e:
         problems = [f"{'.'.join(map(str, err['loc'])) or 'arguments'}: {err['msg']}"
                     for err in e.errors()]
