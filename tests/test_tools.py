@@ -40,6 +40,7 @@ def test_a_tool_call_runs_and_the_caller_reads_its_result(cli, server, tmp_path)
     # the caller's next prompt: its own tool_calls, then the tool message answering them
     again = server.completions()[2].body["messages"]
     assert again[-2]["role"] == "assistant" and again[-2]["tool_calls"][0]["id"] == call["id"]
+    assert again[-2]["content"] == "Let me convert."
     assert again[-1] == {"role": "tool", "tool_call_id": call["id"], "content": "9.00 EUR"}
     # tool_call and tool_result are in the transcript as they were in --json
     lines = [json.loads(x) for x in open(ev[-1]["transcript"])]
@@ -57,6 +58,7 @@ def test_parallel_calls_are_answered_in_order_one_result_each(cli, server, tmp_p
     asked = server.completions()[2].body["messages"]
     assert [m["role"] for m in asked[-4:]] == ["assistant", "tool", "tool", "tool"]
     ids = [c["id"] for c in asked[-4]["tool_calls"]]
+    assert asked[-4]["content"] == ""        # not null: llama-cpp-python refuses that
     assert [m["tool_call_id"] for m in asked[-3:]] == ids
     # one message holds the three results
     assert sum(1 for m in of_type(r.events(), "message") if m["kind"] == "tool_result") == 1

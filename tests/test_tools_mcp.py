@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -114,8 +115,9 @@ def _gone(pid: int, limit: float = 15) -> bool:
 
 def test_cars_example_queries_its_mcp_server(cli, server, tmp_path):
     """teams/cars_sql.yaml as shipped, its model pointed at the fake server."""
-    path = ROOT / "teams" / f"_test_cars_sql_{os.getpid()}.yaml"
-    path.write_text((ROOT / "teams" / "cars_sql.yaml").read_text() + (
+    shutil.copytree(ROOT / "teams", tmp_path / "teams")
+    path = tmp_path / "teams" / "cars_sql.yaml"
+    path.write_text(path.read_text() + (
         f"models:\n  default: {{model: openai/fake-model, api_base: '{server.url}', "
         "api_key: NULL, num_retries: 0}\n"))
     server.responder = by_agent({"Analyst": [
@@ -124,11 +126,8 @@ def test_cars_example_queries_its_mcp_server(cli, server, tmp_path):
                                            "GROUP BY Origin ORDER BY 2 DESC LIMIT 1"}),
                    ("cars__query", {"sql": "DROP TABLE cars"})),
         "USA, 119.9 hp. TERMINATE"]})
-    try:
-        assert cli("validate", path).exit_code == 0
-        r = cli("run", path, "--json", "--transcript", tmp_path / "t.jsonl")
-    finally:
-        path.unlink()
+    assert cli("validate", path).exit_code == 0
+    r = cli("run", path, "--json", "--transcript", tmp_path / "t.jsonl")
     assert r.exit_code == 0, r.stderr
     calls = of_type(r.events(), "tool_call")
     assert [c["name"] for c in calls] == ["cars.schema", "cars.query", "cars.query"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,20 +31,17 @@ def _containers() -> list[str]:
 
 def test_currency_example_runs_its_tool_in_the_sandbox(cli, server, tmp_path):
     """teams/currency_calculator.yaml as shipped, its model pointed at the fake server."""
-    team = (ROOT / "teams" / "currency_calculator.yaml").read_text() + (
+    shutil.copytree(ROOT / "teams", tmp_path / "teams")
+    path = tmp_path / "teams" / "currency_calculator.yaml"
+    path.write_text(path.read_text() + (
         f"models:\n  default: {{model: openai/fake-model, api_base: '{server.url}', "
-        "api_key: NULL, num_retries: 0}\n")
-    path = ROOT / "teams" / f"_test_currency_{os.getpid()}.yaml"
-    path.write_text(team)
+        "api_key: NULL, num_retries: 0}\n"))
     server.responder = by_agent({"Chatbot": [
         tool_calls(("currency_calculator", {"base_amount": 123.45, "base_currency": "USD",
                                             "quote_currency": "EUR"})),
         "123.45 USD is 112.23 EUR. TERMINATE"]})
-    try:
-        assert cli("validate", path).exit_code == 0
-        r = cli("run", path, "--json", "--transcript", tmp_path / "t.jsonl")
-    finally:
-        path.unlink()
+    assert cli("validate", path).exit_code == 0
+    r = cli("run", path, "--json", "--transcript", tmp_path / "t.jsonl")
     assert r.exit_code == 0, r.stderr
     [result] = of_type(r.events(), "tool_result")
     assert result["output"] == "112.22727272727272 EUR" and not result["is_error"]
