@@ -182,8 +182,9 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
             update={"executor": executor.name})})
     tools = None
     if team.tools or team.code_execution.mode == "tool":
-        from .tools.setup import prepare_tools
+        from .tools.setup import cannot_call_tools, prepare_tools
         tools = prepare_tools(team, executor, replay, notices, build_image)
+        notices += cannot_call_tools(team, profiles)
     _copy_inputs(team, input_files)
     path = Path(req.transcript) if req.transcript else \
         (resume.path if resume else default_path(team.name))

@@ -273,3 +273,13 @@ agents:
     # fenced blocks are not run in this mode: the proxy has nothing to do, the run stalls
     assert (r.exit_code, ev[-1]["reason"]) == (3, "stalled")
     assert not (tmp_path / "groupchat" / "ran.txt").exists()
+
+
+def test_a_route_that_cannot_pass_tools_is_said_at_start(cli, server, tmp_path):
+    server.models.append("llama3")
+    server.responder = by_agent({"(selector)": ["Critic"], "Critic": ["fine TERMINATE"]})
+    team = tools_team(tmp_path, server.url[:-3], ["convert"], model="ollama/llama3")
+    r = cli("run", team, "--json")
+    warnings = [e["text"] for e in r.events() if e["type"] == "notice"]
+    assert any("profile `default` (ollama/llama3) is offered tools, but LiteLLM's ollama/ "
+               "route cannot pass them; use ollama_chat/llama3" in w for w in warnings)

@@ -57,6 +57,18 @@ def _check_sandbox(sandbox: CodeExecutor, build_image: Callable[[str], None] | N
         sandbox.check()
 
 
+def cannot_call_tools(team: TeamSpec, profiles: dict[str, Profile]) -> list[Notice]:
+    """Warnings for profiles whose route cannot pass tools to their model."""
+    out = []
+    for name in sorted(tool_profiles(team, profiles)):
+        p = profiles.get(name)
+        if p is not None and p.model.startswith("ollama/"):
+            out.append(Notice(f"profile `{name}` ({p.model}) is offered tools, but LiteLLM's "
+                              f"ollama/ route cannot pass them; use ollama_chat/"
+                              f"{p.served_name}", "warning"))
+    return out
+
+
 def tool_profiles(team: TeamSpec, profiles: dict[str, Profile]) -> frozenset[str]:
     """The profiles (fallbacks included) whose agents are offered tools."""
     out: set[str] = set()
