@@ -226,3 +226,15 @@ def test_streamable_http_server(cli, server, tmp_path):
         proc.wait()
     assert r.exit_code == 0, r.stderr
     assert of_type(r.events(), "tool_result")[0]["output"] == " over http"
+
+
+def test_a_server_that_never_answers_stops_the_run_before_any_call(cli, server, tmp_path):
+    (tmp_path / "mute.py").write_text("import os, time\nopen('mute.pid', 'w')"
+                                      ".write(str(os.getpid()))\ntime.sleep(600)\n")
+    team = mcp_team(tmp_path, server.url, server="{command: python, args: [mute.py], "
+                                                 "startup_timeout: 3}")
+    r = cli("run", team, "--json")
+    assert r.exit_code == 2
+    assert "MCP server `srv` could not start: no answer within 3s" in r.stderr
+    assert not server.completions()
+    assert _gone(int((tmp_path / "mute.pid").read_text()))

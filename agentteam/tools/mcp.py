@@ -43,6 +43,7 @@ class McpClient:
         self.env = env
         self.tools: list[dict] = []        # name, description, inputSchema
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
         self._stop: asyncio.Event | None = None
         self._session: Any = None
         self._thread: threading.Thread | None = None
@@ -68,14 +69,22 @@ class McpClient:
     def close(self) -> None:
         """Stop the server (safe to call twice, and after a failed start)."""
         loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None and not loop.is_closed():
+        orderly = stop.set if stop is not None and self._session is not None else None
+        for step in (orderly, self._cancel):
+            # first the orderly way; a server that never finished starting is cancelled
+            if step is None or loop is None or self._thread is None or \
+                    not self._thread.is_alive():
+                continue
             try:
-                loop.call_soon_threadsafe(stop.set)
+                loop.call_soon_threadsafe(step)
             except RuntimeError:   # the loop closed meanwhile
-                pass
-        if self._thread is not None:
-            self._thread.join(10)
+                break
+            self._thread.join(5)
         self._session = None
+
+    def _cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
 
     @property
     def running(self) -> bool:
@@ -85,7 +94,8 @@ class McpClient:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
-            loop.run_until_complete(self._main())
+            self._task = loop.create_task(self._main())
+            loop.run_until_complete(self._task)
         except BaseException as e:  # the server failed to start, or died: say how
             self._error = self._error or _why(e)
         finally:
