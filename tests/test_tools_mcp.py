@@ -131,6 +131,8 @@ def test_cars_example_queries_its_mcp_server(cli, server, tmp_path):
     assert r.exit_code == 0, r.stderr
     calls = of_type(r.events(), "tool_call")
     assert [c["name"] for c in calls] == ["cars.schema", "cars.query", "cars.query"]
+    reasons = [e["reason"] for e in r.events() if e["type"] == "speaker_selected"]
+    assert "Analyst called cars.schema" in reasons
     out = [x["output"] for x in of_type(r.events(), "tool_result")]
     assert out[0].startswith("table cars (406 rows): Name TEXT")
     assert out[1].splitlines()[1] == "USA | 119.9"

@@ -44,7 +44,8 @@ class ChoosingSpeakers:
             yield from self._emit(SpeakerSelected(self.rounds + 1, name, "interrupt",
                                                   "the reply was stopped"))
             return name
-        tool = tool_choice(self.team, self.history) if self.tools is not None else None
+        tool = tool_choice(self.team, self.history, self.tools.display_name) \
+            if self.tools is not None else None
         if tool is not None and tool.agent not in skipped:
             yield from self._emit(SpeakerSelected(self.rounds + 1, tool.agent, tool.method,
                                                   tool.reason))

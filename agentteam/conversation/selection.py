@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import random
 import re
-from collections.abc import Set
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 
 from ..team import TeamSpec, executes_code, executes_tools
@@ -170,7 +170,8 @@ class Selector:
         return next_in_order(self.team, last, allowed)
 
 
-def tool_choice(team: TeamSpec, history: list[Message]) -> Choice | None:
+def tool_choice(team: TeamSpec, history: list[Message],
+                name_of: Callable[[str], str] = str) -> Choice | None:
     """Who speaks around tool calls, with no selector call: calls go to an agent that runs
     tools (one ``transitions`` allows, else the first), and after the results the calling
     agent speaks again, unless ``transitions`` forbid it."""
@@ -182,7 +183,7 @@ def tool_choice(team: TeamSpec, history: list[Message]) -> Choice | None:
         runners = [a.name for a in team.agents if executes_tools(a)]
         allowed = _after(team, last.agent)
         pick = next((n for n in runners if n in allowed), runners[0] if runners else None)
-        names = ", ".join(dict.fromkeys(c.name for c in calls))
+        names = ", ".join(dict.fromkeys(name_of(c.name) for c in calls))
         return Choice(pick, "tool", f"{last.agent} called {names}") if pick else None
     if last.kind == "tool_result" and len(history) > 1 and calls_of(history[-2]):
         caller = history[-2].agent
