@@ -29,6 +29,8 @@ if TYPE_CHECKING:
         RunEnded,
         RunStarted,
         SpeakerSelected,
+        ToolCalled,
+        ToolReturned,
     )
     from .conversation.messages import (
         ImagePart,
@@ -50,6 +52,7 @@ _WHERE = {
     "ModelError": "errors", "Notice": "conversation.events", "Retry": "conversation.events",
     "RunEnded": "conversation.events", "RunStarted": "conversation.events",
     "SpeakerSelected": "conversation.events", "TeamRun": "runner", "TeamSpec": "team",
+    "ToolCalled": "conversation.events", "ToolReturned": "conversation.events",
     "TextPart": "conversation.messages", "ToolCallPart": "conversation.messages",
     "ToolResultPart": "conversation.messages", "Usage": "conversation.messages",
     "load_team": "team", "parse_team": "team", "run_team": "runner",

@@ -74,6 +74,9 @@ def validate(files: List[Path] = typer.Argument(..., help="Team files to check."
     for f in files:
         try:
             team = load_team(f)
+            if team.tools:      # their signatures: a function without type hints is an error
+                from .tools import load_functions
+                load_functions(team)
             print(safe(f"ok: {f} ({team.name}, {len(team.agents)} agents)"))
             if team.work_dir_outside():
                 print(safe(f"note: {f}: the work dir {team.work_dir} is outside the team's "

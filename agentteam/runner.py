@@ -69,6 +69,7 @@ class Prepared:
     replay: Recorded | None = None
     tracer: Any = None          # the run's OpenTelemetry subscriber, when tracing is on
     shared: SharedModels | None = None
+    tools: Any = None           # the run's ToolBox, when the team has tools
 
     def model(self, no_cache: bool = False) -> ChatModel:
         """The ChatModel for this run: replayed, cached, or a provider's."""
@@ -198,12 +199,17 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
         # everywhere, speaker selection included: `none` means no proxy has code to run.
         team = team.model_copy(update={"code_execution": team.code_execution.model_copy(
             update={"executor": executor.name})})
+    tools = None
+    if team.tools or team.code_execution.mode == "tool":
+        from .tools.setup import cannot_call_tools, prepare_tools
+        tools = prepare_tools(team, executor, replay, notices, build_image)
+        notices += cannot_call_tools(team, profiles)
     _copy_inputs(team, input_files, executor)
     path = Path(req.transcript) if req.transcript else \
         (resume.path if resume else default_path(team.name))
     tracer = _tracer(req, profiles, notices)
     return Prepared(team, profiles, executor, TranscriptWriter(path), resume, notices, replay,
-                    tracer=tracer, shared=shared)
+                    tracer=tracer, shared=shared, tools=tools)
 
 
 def _tracer(req: RunRequest, profiles: dict[str, Profile], notices: list[Notice]):
@@ -309,6 +315,13 @@ class _AnyEnv(dict):
         return ""
 
 
+def _tool_profiles(p: Prepared) -> frozenset[str]:
+    if p.tools is None:
+        return frozenset()
+    from .tools.setup import tool_profiles
+    return tool_profiles(p.team, p.profiles)
+
+
 class TeamRun:
     """One run: ``prepare()`` (raises before any call), then iterate ``events()``.
 
@@ -343,20 +356,25 @@ class TeamRun:
         yield from map(redact_event, p.notices)
         notices: list[Event] = []
         try:
-            with LocalServers(p.profiles, on_notice=notices.append) as local:
+            with LocalServers(p.profiles, on_notice=notices.append,
+                              tool_profiles=_tool_profiles(p)) as local:
                 local.start()
                 yield from map(redact_event, notices)
+                if p.tools is not None:
+                    p.tools.start()     # the MCP servers: they list their tools
                 self.chat = GroupChat(p.team, p.model(self.req.no_cache), p.executor, self.human,
                                       p.transcript, task=self.req.task,
                                       max_round=self.req.max_round,
                                       human_override=self.req.human, resume=p.resume,
-                                      soft_interrupt=self.soft_interrupt)
+                                      soft_interrupt=self.soft_interrupt, tools=p.tools)
                 events = self.chat.run()
                 if p.tracer is not None:
                     from .otel import observed
                     events = observed(events, p.tracer)
                 yield from events
         finally:
+            if p.tools is not None:
+                p.tools.close()
             if p.tracer is not None:
                 p.tracer.shutdown()
             # the chat closes both when it ran; here for a run that never got that far

@@ -403,6 +403,121 @@ def _ray_overhead(r: Report, team: Path, tasks: Path, tmp: Path, local: dict, ru
              "Ray overhead per run"], rows)
 
 
+TOOL_PY = ("def convert(amount: float) -> str:\n    \"\"\"Convert dollars to euros.\"\"\"\n"
+           "    return f'{amount * 0.9:.2f} EUR'\n")
+
+
+def tool_calls(r: Report, reps: int) -> None:
+    """Time per tool call (the runner in the warm sandbox, and on the host), and one tool
+    round trip (call, result, answer: two model calls) in agentteam and AG2 on one fake
+    server that answers with a tool call, then with the final text."""
+    r.section("Tool calls", "`convert(amount=10)`, a typed Python function. The runner: "
+                            "one `docker exec` in the run's warm container (or a host "
+                            "subprocess). The round trip: a whole two-agent chat, in-process, "
+                            "against a fake server that calls the tool, then answers.")
+    from agentteam.testing.fakeserver import FakeOpenAIServer
+    from agentteam.testing.fakeserver import tool_calls as calls
+    from agentteam.tools.python import PythonFunction, PythonRunner, ToolFiles, load_functions
+
+    def respond(body: dict, agent: str):
+        last = (body.get("messages") or [{}])[-1]
+        return "9.00 EUR. TERMINATE" if last.get("role") == "tool" else \
+            calls(("convert", {"amount": 10}))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, FakeOpenAIServer(respond, models=[]) as server:
+        (Path(tmp) / "tools.py").write_text(TOOL_PY)
+        rows += _tool_runner_rows(Path(tmp), reps, load_functions, PythonFunction, PythonRunner,
+                                  ToolFiles)
+        rows.append(["round trip, agentteam (run: host)",
+                     fmt(_agentteam_round_trips(Path(tmp), server.url, reps))])
+        if _has("ag2"):
+            rows.append(["round trip, AG2 (function in-process)",
+                         fmt(_ag2_round_trips(server.url, reps))])
+    r.table(["", "time (min / median)"], rows)
+
+
+def _tool_runner_rows(tmp: Path, reps: int, load_functions, PythonFunction, PythonRunner,
+                      ToolFiles) -> list[list[str]]:
+    from agentteam.executors.docker import DockerExecutor
+    from agentteam.team import parse_team
+    team = parse_team("name: b\ntask: x\ntools:\n  - {function: tools.py:convert}\n"
+                      "agents:\n  - {name: U, kind: user_proxy}\n  - {name: A, tools: [convert]}\n",
+                      str(tmp / "team.yaml"), {})
+    [fn] = load_functions(team)
+    files = ToolFiles([fn])
+    out = []
+    try:
+        host = PythonRunner(files, tmp / "work", 20000)
+        fn.spec = fn.spec.model_copy(update={"run": "host"})
+        out.append(["tool call on the host (subprocess)",
+                    fmt([_time(lambda: host.call(fn, {"amount": 10})) for _ in range(reps)])])
+        fn.spec = fn.spec.model_copy(update={"run": "sandbox"})
+        ex = DockerExecutor(team.code_execution, tmp / "work")
+        ex.mounts[str(files.dir)] = "/opt/agentteam-tools"
+        try:
+            ex.check()
+            ex.start()
+        except Exception as e:  # no engine here: say so in the report
+            return out + [["tool call in the sandbox", f"skipped: {e}"]]
+        try:
+            runner = PythonRunner(files, tmp / "work", 20000, ex)
+            runner.call(fn, {"amount": 10})       # warm-up
+            out.append(["tool call in the warm sandbox (docker exec)",
+                        fmt([_time(lambda: runner.call(fn, {"amount": 10}))
+                             for _ in range(max(reps, 5))])])
+        finally:
+            ex.close()
+    finally:
+        files.remove()
+    return out
+
+
+def _time(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _agentteam_round_trips(tmp: Path, url: str, reps: int) -> list[float]:
+    from agentteam import run_team
+    from agentteam.team import parse_team
+    team = parse_team(f"name: b\ntask: Convert 10 USD.\nmodels:\n  default: {{model: "
+                      f"openai/x, api_base: '{url}', api_key: NULL}}\nmax_round: 4\n"
+                      "speaker_selection: round_robin\ncode_execution: {executor: none}\n"
+                      "tools:\n  - {function: tools.py:convert, run: host}\nagents:\n"
+                      "  - {name: U, kind: user_proxy}\n  - {name: A, tools: [convert]}\n",
+                      str(tmp / "team.yaml"), {})
+    out = []
+    for i in range(reps + 1):
+        t = time.perf_counter()
+        events = list(run_team(team, transcript=tmp / f"t{i}.jsonl"))
+        assert events[-1].reason == "keyword", events[-1]
+        out.append(time.perf_counter() - t)
+    return out[1:]      # the first run imports and warms up
+
+
+def _ag2_round_trips(url: str, reps: int) -> list[float]:
+    import autogen
+    out = []
+    for _ in range(reps + 1):
+        config = {"config_list": [{"model": "x", "base_url": url, "api_key": "NULL"}],
+                  "cache_seed": None}
+        user = autogen.UserProxyAgent("U", human_input_mode="NEVER",
+                                      code_execution_config=False,
+                                      is_termination_msg=lambda m: "TERMINATE" in
+                                      (m.get("content") or ""))
+        bot = autogen.AssistantAgent("A", llm_config=config)
+
+        def convert(amount: float) -> str:
+            return f"{amount * 0.9:.2f} EUR"
+        autogen.register_function(convert, caller=bot, executor=user,
+                                  description="Convert dollars to euros.")
+        t = time.perf_counter()
+        user.initiate_chat(bot, message="Convert 10 USD.", max_turns=3, silent=True)
+        out.append(time.perf_counter() - t)
+    return out[1:]
+
+
 def machine() -> str:
     cpu = "?"
     try:
@@ -448,6 +563,9 @@ def main() -> None:
         cache(r, url)
         code_execution(r, args.reps)
         batch_throughput(r)
+
+
+        tool_calls(r, args.reps)
     finally:
         server.terminate()
         server.wait(10)

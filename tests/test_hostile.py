@@ -169,7 +169,7 @@ PROFILE = Profile("default", "openai/x", {"api_base": "http://127.0.0.1:9/v1"})
 
 def _parses_or_names(data: bytes) -> None:
     try:
-        texts, finish, usage = parse_chunk(PROFILE, data)
+        texts, finish, usage, _ = parse_chunk(PROFILE, data)
     except ModelError as e:
         assert str(e) and "\n" not in str(e)
         return

@@ -82,3 +82,39 @@ def test_model_flag_local_overrides_profiles_and_ctrl_c_leaves_no_server(tmp_pat
     proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert servers_left() == []
+
+
+def test_tools_on_the_local_model(tmp_path):
+    """The embedded server is started with a chat format that can call tools, the request
+    carries them (asked whole: that format cannot stream an automatic tool choice) and
+    the server accepts it; whatever the base model writes, the run goes on."""
+    (tmp_path / "tools.py").write_text(
+        "def convert(amount: float) -> str:\n    \"\"\"Convert dollars to euros.\"\"\"\n"
+        "    return f'{amount * 0.9:.2f} EUR'\n")
+    team = tmp_path / "local-tools.yaml"
+    team.write_text("""\
+name: local-tools
+task: Convert 10 dollars to euros with the tool.
+models:
+  default: {model: local, max_tokens: 40, timeout: 300}
+max_round: 3
+speaker_selection: round_robin
+code_execution: {executor: none}
+tools:
+  - {function: tools.py:convert, run: host}
+agents:
+  - {name: User_proxy, kind: user_proxy}
+  - {name: Alice, system_message: You convert currencies with the convert tool., tools: [convert]}
+""")
+    r = run_process("run", team, "--json", cwd=tmp_path, timeout=900)
+    assert r.returncode in (0, 3), r.stderr
+    events = [json.loads(x) for x in r.stdout.splitlines()]
+    notices = " ".join(e["text"] for e in events if e["type"] == "notice")
+    assert "chatml-function-calling" in notices
+    assert events[-1]["reason"] in ("max_round", "keyword", "stalled")
+    said = [e for e in events if e["type"] == "message" and e["agent"] == "Alice"]
+    assert said and said[0]["usage"]["completion_tokens"] > 0
+    # a call the model made was answered, one result per call
+    calls = [e for e in events if e["type"] == "tool_call"]
+    assert len([e for e in events if e["type"] == "tool_result"]) == len(calls)
+    assert servers_left() == []

@@ -141,6 +141,7 @@ def parts_run(tmp_path):
                       "arguments": '{"q": "cars"}'}]},
         {"type": "tool_call", "round": 1, "agent": "Coder", "id": "c1", "name": "search",
          "arguments": '{"q": "cars"}'},
+        {"type": "thought_summary", "round": 1, "agent": "Coder", "text": "a future event"},
         {"type": "message", "round": 2, "agent": "Coder", "kind": "text", "usage": {},
          "content": [{"type": "tool_result", "id": "c1", "name": "search",
                       "output": "3 results " + INJECTION, "is_error": False}]},
@@ -275,7 +276,8 @@ def test_markdown_of_parts_links_images_relative_to_the_output(cli, parts_run, t
     assert "**tool result** `search` (id `c1`)" in md
     # the nested team's message is block-quoted, under a heading that names the scope
     assert "> ### Critic · round 3 · inner" in md
-    assert "**tool_call**" in md          # an event type this version does not know
+    assert "**thought_summary**" in md    # an event type this version does not know
+    assert "**tool_call**" not in md      # the message's tool_call part shows it
     assert "*→ next: Coder (auto: chosen by the selector model)*" in md
 
 

@@ -80,7 +80,7 @@ def recorded(cli, server, team_file, tmp_path) -> Path:
     (lambda e: e.update(content=5), "`content` must be text or a list of parts (got 5)"),
     (lambda e: e.update(content=[{"type": "video"}]), "content[0] is not a part"),
     (lambda e: e.update(usage={"prompt_tokens": "many"}), "usage: `prompt_tokens`"),
-    (lambda e: e.update(kind="poem"), "`kind` must be text or code_result"),
+    (lambda e: e.update(kind="poem"), "`kind` must be text, code_result or tool_result"),
     (lambda e: e.update(type="telegram"), "unknown event type `telegram`"),
 ])
 def test_hand_edited_transcripts_are_refused_naming_the_line(cli, server, team_file, tmp_path,

@@ -6,7 +6,7 @@ or the person when the method needs them, with the fallbacks, and the reason in 
 
 from __future__ import annotations
 
-from typing import Callable, Generator, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 from ..errors import ModelError
 from ..models.base import SELECTOR, ChatModel, Completion
@@ -21,6 +21,7 @@ from .selection import (
     manual_answer,
     manual_prompt,
     named_candidates,
+    tool_choice,
 )
 from .stop import StopChat
 
@@ -34,6 +35,7 @@ class ChoosingSpeakers:
     history: list[Message]
     rounds: int
     _force_next: str | None
+    tools: Any
     _call: Callable[..., Generator[Event, None, Completion]]
     _emit: Callable[[Event], Iterator[Event]]
     _ask: Callable[[str], str]
@@ -44,6 +46,12 @@ class ChoosingSpeakers:
             yield from self._emit(SpeakerSelected(self.rounds + 1, name, "interrupt",
                                                   "the reply was stopped"))
             return name
+        tool = tool_choice(self.team, self.history, self.tools.display_name) \
+            if self.tools is not None else None
+        if tool is not None and tool.agent not in skipped:
+            yield from self._emit(SpeakerSelected(self.rounds + 1, tool.agent, tool.method,
+                                                  tool.reason))
+            return tool.agent
         ruled = self.selector.ruled(self.history, last, skipped)
         if ruled is not None:
             return (yield from self._decided(ruled))

@@ -79,6 +79,32 @@ class CodeRan:
 
 
 @dataclass
+class ToolCalled:
+    """A tool call about to run: ``agent`` is the agent whose model asked for it."""
+
+    round: int
+    agent: str
+    id: str
+    name: str          # as the team file names it (``convert_currency``, ``cars.query``)
+    arguments: str     # the JSON text the model wrote
+    type: Literal["tool_call"] = "tool_call"
+
+
+@dataclass
+class ToolReturned:
+    """What a tool call gave: ``agent`` is the agent that ran it."""
+
+    round: int
+    agent: str
+    id: str
+    name: str
+    output: str
+    is_error: bool
+    duration_s: float
+    type: Literal["tool_result"] = "tool_result"
+
+
+@dataclass
 class Retry:
     model: str
     error: str
@@ -111,11 +137,11 @@ class RunEnded:
 
 
 Event = Union[RunStarted, MessageStarted, MessageDelta, MessageDone, SpeakerSelected, CodeRan,
-              Retry, Notice, RunEnded]
+              Retry, Notice, RunEnded, ToolCalled, ToolReturned]
 
 EVENT_TYPES: dict[str, type] = {cls.type: cls for cls in (  # type: ignore[attr-defined]
     RunStarted, MessageStarted, MessageDelta, MessageDone, SpeakerSelected, CodeRan, Retry,
-    Notice, RunEnded)}
+    Notice, RunEnded, ToolCalled, ToolReturned)}
 
 EXIT_CODES = {"keyword": 0, "human": 0, "selection": 0, "max_round": 3, "budget": 3, "stalled": 3, "error": 1,
               "interrupted": 130}

@@ -17,7 +17,7 @@ from typing import Callable, Generator, Iterator, Protocol
 from ..errors import AgentTeamError, ContextOverflow, Interrupted, TranscriptError
 from ..executors.base import CodeExecutor
 from ..models.base import ChatModel, Completion, Cut, Delta, Note, RetryNote
-from ..team import AgentSpec, TeamSpec, executes_code, human_input
+from ..team import AgentSpec, TeamSpec, executes_code, executes_tools, human_input
 from . import codeblocks
 from .auto_reply import AutoReplying
 from .choosing import ChoosingSpeakers
@@ -39,6 +39,7 @@ from .redaction import StreamRedactor
 from .selection import Selector
 from .stop import StopChat as _Stop
 from .termination import ends_chat
+from .tooluse import Tools, UsingTools, calls_of, pending_calls
 from .transcript import Recorded, TranscriptWriter
 
 EXIT_WORDS = ("exit", "quit", "/exit")
@@ -50,15 +51,18 @@ class Human(Protocol):
     def ask(self, prompt: str) -> str | None: ...
 
 
-class GroupChat(ChoosingSpeakers, AutoReplying):
-    """One run of a team. Build it, iterate ``run()``; the loop owns the executor's life."""
+class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
+    """One run of a team. Build it, iterate ``run()``; the loop owns the executor's life
+    (the tools' life is their owner's: ``run_team`` starts and stops them)."""
 
     def __init__(self, team: TeamSpec, model: ChatModel, executor: CodeExecutor | None = None,
                  human: Human | None = None, transcript: TranscriptWriter | None = None,
                  task: str | None = None, max_round: int | None = None,
                  human_override: str | None = None, resume: Recorded | None = None,
-                 clock: Callable[[], float] = time.monotonic, soft_interrupt: bool = False):
+                 clock: Callable[[], float] = time.monotonic, soft_interrupt: bool = False,
+                 tools: Tools | None = None):
         self.team = team
+        self.tools = tools
         self.model = model
         self.executor = executor
         self.human = human
@@ -184,7 +188,7 @@ class GroupChat(ChoosingSpeakers, AutoReplying):
             skipped.clear()
             yield from self._add(message)
             last = speaker
-            if ends_chat(message, self.team.termination):
+            if not calls_of(message) and ends_chat(message, self.team.termination):
                 cont = self._ask_to_continue()
                 if cont is None:
                     return "keyword"
@@ -215,6 +219,8 @@ class GroupChat(ChoosingSpeakers, AutoReplying):
 
     # -- turns --------------------------------------------------------------------------
     def _turn(self, agent: AgentSpec) -> Generator[Event, None, Message | None]:
+        if self.tools is not None and executes_tools(agent) and pending_calls(self.history):
+            return (yield from self._tool_turn(agent))
         if agent.kind == "user_proxy":
             return (yield from self._proxy_turn(agent))
         return (yield from self._assistant_turn(agent))
@@ -244,6 +250,8 @@ class GroupChat(ChoosingSpeakers, AutoReplying):
     def _pending_code(self, runner: str) -> tuple[Message, list[CodeBlock]] | None:
         """The latest unrun code in the window; never the runner's own messages (example
         code in the task a proxy sent is not code to run)."""
+        if self.team.code_execution.mode == "tool":     # code comes as run_code calls
+            return None
         last_n = self.team.code_execution.last_n_messages
         # "auto" (AutoGen's): every message since the runner last spoke
         n = last_n if isinstance(last_n, int) else next(
@@ -294,7 +302,8 @@ class GroupChat(ChoosingSpeakers, AutoReplying):
         while True:
             messages = with_introduction(agent_messages(agent, history), self.team)
             try:
-                done = yield from self._call(agent.model, messages, agent.name, round_no)
+                done = yield from self._call(agent.model, messages, agent.name, round_no,
+                                             self._offered(agent))
                 content = done.text if done.content is None else done.content
                 return Message(agent.name, content, round_no, model=done.profile,
                                usage=done.usage, truncated=done.truncated)
@@ -308,10 +317,11 @@ class GroupChat(ChoosingSpeakers, AutoReplying):
                 yield from self._emit(Notice(f"{agent.name}: context full; dropped the oldest "
                                              "message after the task", "warning"))
 
-    def _call(self, profile: str, messages: list[dict], who: str,
-              round_no: int | None) -> Generator[Event, None, Completion]:
+    def _call(self, profile: str, messages: list[dict], who: str, round_no: int | None,
+              tools: list[dict] | None = None) -> Generator[Event, None, Completion]:
         """Stream a completion, relaying deltas (when ``round_no``) and retries as events."""
-        stream = self.model.stream(profile, messages, who)
+        stream = self.model.stream(profile, messages, who, tools) if tools else \
+            self.model.stream(profile, messages, who)
         shown: list[str] = []       # the reply streamed so far (self._partial's text)
         if round_no is not None:
             yield from self._emit(MessageStarted(round_no, who, profile))

@@ -60,7 +60,9 @@ def _with_parts(m: Message, own: bool, own_calls: set[str]) -> list[dict]:
     body = "\n".join(text)
     out: list[dict] = []
     if own:
-        msg: dict = {"role": "assistant", "content": body or None}
+        # "" rather than null: llama-cpp-python refuses a null content, its templates a
+        # missing one
+        msg: dict = {"role": "assistant", "content": body}
         if calls:
             msg["tool_calls"] = calls
         if body or calls:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import functools
 import random
 import re
-from collections.abc import Set
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 
-from ..team import TeamSpec, executes_code
+from ..team import TeamSpec, executes_code, executes_tools
 from . import codeblocks, functions, rules
 from .messages import Message
 from .prompts import selector_messages
+from .tooluse import calls_of
 
 
 @dataclass
@@ -188,7 +189,7 @@ class Selector:
 
     def _code_runner(self, history: list[Message], allowed: list[str]) -> str | None:
         """A code-executing proxy, when the last message holds code it has not run."""
-        if not history or history[-1].kind != "text":
+        if not history or history[-1].kind != "text" or self.team.code_execution.mode == "tool":
             return None
         if not any(b.supported for b in codeblocks.extract(history[-1].text)):
             return None
@@ -201,3 +202,33 @@ class Selector:
 
     def fallback(self, last: str | None, allowed: list[str]) -> str:
         return next_in_order(self.team, last, allowed)
+
+
+def tool_choice(team: TeamSpec, history: list[Message],
+                name_of: Callable[[str], str] = str) -> Choice | None:
+    """Who speaks around tool calls, with no selector call: calls go to an agent that runs
+    tools (one ``transitions`` allows, else the first), and after the results the calling
+    agent speaks again, unless ``transitions`` forbid it."""
+    if not history:
+        return None
+    last = history[-1]
+    calls = calls_of(last)
+    if calls:
+        runners = [a.name for a in team.agents if executes_tools(a)]
+        allowed = _after(team, last.agent)
+        pick = next((n for n in runners if n in allowed), runners[0] if runners else None)
+        names = ", ".join(dict.fromkeys(name_of(c.name) for c in calls))
+        return Choice(pick, "tool", f"{last.agent} called {names}") if pick else None
+    if last.kind == "tool_result" and len(history) > 1 and calls_of(history[-2]):
+        caller = history[-2].agent
+        if caller in _after(team, last.agent):
+            return Choice(caller, "tool", "reads the results of its tool calls")
+    return None
+
+
+def _after(team: TeamSpec, last: str) -> list[str]:
+    """Who ``transitions`` let speak after ``last`` (repeats allowed)."""
+    names = [a.name for a in team.agents]
+    if team.transitions and last in team.transitions:
+        return [n for n in names if n in team.transitions[last]]
+    return names

@@ -16,7 +16,7 @@ from .events import EVENT_TYPES, to_dict
 from .messages import Message, Usage, content_from_json
 
 _ADAPTERS: dict[str, TypeAdapter] = {}
-_KINDS = ("text", "code_result")
+_KINDS = ("text", "code_result", "tool_result")
 
 
 def _adapter(kind: str) -> TypeAdapter:
@@ -74,7 +74,8 @@ def _check_message(event: dict, where: str) -> None:
     except ValueError as e:
         raise ConfigError(f"{where}: message event: {e}") from None
     if event["kind"] not in _KINDS:
-        raise ConfigError(f"{where}: message event: `kind` must be text or code_result, not "
+        raise ConfigError(f"{where}: message event: `kind` must be text, code_result or "
+                          "tool_result, not "
                           f"{str(event['kind'])[:40]!r}")
     try:
         _adapter("usage").validate_python(event["usage"])

@@ -34,6 +34,7 @@ class CodeExecutor:
 
     _thread: threading.Thread | None = None
     _start_error: BaseException | None = None
+    _began = False
 
     def check(self) -> None:
         """Fast checks before any model call (engine reachable, image present)."""
@@ -49,7 +50,12 @@ class CodeExecutor:
         self._started = True
 
     def start_background(self) -> None:
-        """Start in a thread, so that start-up overlaps the first model call."""
+        """Start in a thread, so that start-up overlaps the first model call. Once: the run
+        loop (for code) and the tools may both ask."""
+        if self._began:
+            return
+        self._began = True
+
         def go() -> None:
             try:
                 self.start()

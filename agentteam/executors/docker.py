@@ -59,6 +59,8 @@ class DockerExecutor(CodeExecutor):
         self._lock = threading.Lock()
         self._closed = False
         self._user: str | None = None
+        # More host folders to mount read-only (host path -> container path): the tools.
+        self.mounts: dict[str, str] = {}
 
     def check(self) -> None:
         import docker.errors
@@ -137,7 +139,8 @@ class DockerExecutor(CodeExecutor):
                 tmpfs={"/tmp": f"size={parse_size(s.tmpfs_size)},mode=1777"},
                 # the kernel stops any one file at the run's work dir allowance, at once
                 ulimits=[Ulimit(name="fsize", soft=fsize, hard=fsize)],
-                volumes={str(self.work_dir): {"bind": "/workspace", "mode": "rw"}},
+                volumes={str(self.work_dir): {"bind": "/workspace", "mode": "rw"},
+                         **{h: {"bind": c, "mode": "ro"} for h, c in self.mounts.items()}},
                 working_dir="/workspace", environment=dict(SANDBOX_ENV))
         except Exception as e:
             raise ExecutionError(f"cannot create the sandbox container: {_short(e)}") from None
@@ -162,13 +165,13 @@ class DockerExecutor(CodeExecutor):
             else ["sh", f"/workspace/{name}"]
         self.quota.start_block()
         try:
-            result = self._exec(block, cmd)
+            result = self._exec(block.language, cmd)
             if isinstance(result, str):
                 # Docker itself says that no process started (a fork bomb's survivors held
                 # every pid, the container had stopped): nothing of the block ran, so a
                 # reset and one more try repeat nothing.
                 self._reset()
-                result = self._exec(block, cmd)
+                result = self._exec(block.language, cmd)
             if isinstance(result, str):
                 raise ExecutionError(f"the sandbox could not start the block: {result}; "
                                      "`agentteam sandbox check` tells more")
@@ -176,18 +179,33 @@ class DockerExecutor(CodeExecutor):
         finally:
             host_file.unlink(missing_ok=True)
 
-    def _exec(self, block: CodeBlock, cmd: list[str]) -> CodeResult | str:
-        """Run one block; Docker's reason instead when it started no process for it.
+    def run_command(self, cmd: list[str], timeout: float, limit: int,
+                    env: dict[str, str] | None = None) -> CodeResult:
+        """Run one command as the sandbox user (a tool call); what it leaves running is
+        killed only when it times out, so that a call costs one exec."""
+        if self.container is None:
+            raise ExecutionError("the sandbox container is not running")
+        result = self._exec("tool", cmd, timeout, limit, kill_after=False, env=env)
+        if isinstance(result, str):
+            raise ExecutionError(f"the sandbox could not start the tool: {result}")
+        return result
 
-        Whether the block started is Docker's word (an exec that could not be created, or
-        one whose inspection shows no pid), never the block's own output.
+    def _exec(self, language: str, cmd: list[str], timeout: float | None = None,
+              limit: int | None = None, kill_after: bool = True,
+              env: dict[str, str] | None = None) -> CodeResult | str:
+        """Run one block (or tool call); Docker's reason instead when it started no process.
+
+        Whether it started is Docker's word (an exec that could not be created, or one
+        whose inspection shows no pid), never the program's own output.
         """
         api = self.client.api
-        cap = OutputCap(self.spec.output_limit)
+        timeout = self.spec.timeout if timeout is None else timeout
+        cap = OutputCap(self.spec.output_limit if limit is None else limit)
         start = time.monotonic()
         try:
             exec_id = api.exec_create(self.container.id, cmd, user=self.user(),
-                                      environment=dict(SANDBOX_ENV), workdir="/workspace")["Id"]
+                                      environment={**SANDBOX_ENV, **(env or {})},
+                                      workdir="/workspace")["Id"]
         except Exception as e:   # no exec exists: nothing can have run
             return _short(e)
         try:
@@ -197,8 +215,9 @@ class DockerExecutor(CodeExecutor):
         done = threading.Event()
         reader = threading.Thread(target=_drain, args=(stream, cap, done), daemon=True)
         reader.start()
-        why = wait_block(done.wait, self.spec.timeout, self.quota)
-        self._kill_all()   # on time-out, and so that no background process outlives its block
+        why = wait_block(done.wait, timeout, self.quota)
+        if why or kill_after:   # and so that no background process outlives its block
+            self._kill_all()
         done.wait(10)
         info = self._inspect(exec_id)
         if not info.get("Running") and info.get("Pid") == 0:
@@ -211,10 +230,10 @@ class DockerExecutor(CodeExecutor):
             code = 1
         out = cap.text()
         if why:
-            out += kill_note(why, self.spec.timeout)
+            out += kill_note(why, timeout)
         elif code == 137:
             out += "\n[killed: out of memory or process limit (exit 137)]"
-        return CodeResult(block.language, code, out, time.monotonic() - start,
+        return CodeResult(language, code, out, time.monotonic() - start,
                           why == TIMED_OUT, cap.truncated())
 
     def _not_started(self, exec_id: str, error: str) -> str:

@@ -48,7 +48,7 @@ class Note:
 @dataclass
 class Completion:
     """A finished reply: ``text`` is what was streamed; ``content`` is set when the reply
-    is more than text (a replayed message with parts), and then is the message."""
+    is more than text (tool calls, a replayed message with parts), and then is the message."""
 
     text: str
     profile: str
@@ -67,7 +67,10 @@ class ChatModel(Protocol):
 
     ``agent`` names who the call is for: an agent's name, or a role in parentheses
     such as ``(selector)``. Scripted and replayed models answer by it, and the
-    HTTP transports pass it on in the ``X-Agentteam-Agent`` header.
+    HTTP transports pass it on in the ``X-Agentteam-Agent`` header. ``tools`` (the
+    OpenAI ``tools`` list; passed only when the agent is offered tools) lets the
+    model answer with tool calls: the Completion's ``content`` then holds them.
     """
 
-    def stream(self, profile: str, messages: list[dict], agent: str) -> Stream: ...
+    def stream(self, profile: str, messages: list[dict], agent: str,
+               tools: list[dict] | None = None) -> Stream: ...

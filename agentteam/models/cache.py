@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from ..conversation.messages import Usage
+from ..conversation.messages import Usage, content_from_json, content_to_json
 from ..files import read_limited
 from .base import ChatModel, Completion, Delta, Note, Stream
 from .profiles import Profile
@@ -40,16 +40,20 @@ class CachedModel:
         self.hits = self.misses = 0
         self.warned = False
 
-    def key(self, profile: str, messages: list[dict], agent: str = "") -> str:
+    def key(self, profile: str, messages: list[dict], agent: str = "",
+            tools: list[dict] | None = None) -> str:
         p = self.profiles.get(profile)
         params = {k: v for k, v in (p.params if p else {}).items() if k != "api_key"}
-        blob = json.dumps({"model": p.model if p else profile, "params": params,
-                           "messages": messages, "agent": agent, "seed": self.seed}, sort_keys=True,
-                          default=str)
+        shape = {"model": p.model if p else profile, "params": params,
+                 "messages": messages, "agent": agent, "seed": self.seed}
+        if tools:   # the tools offered shape the reply (keys without tools stay as they were)
+            shape["tools"] = tools
+        blob = json.dumps(shape, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def stream(self, profile: str, messages: list[dict], agent: str) -> Stream:
-        key = self.key(profile, messages, agent)
+    def stream(self, profile: str, messages: list[dict], agent: str,
+               tools: list[dict] | None = None) -> Stream:
+        key = self.key(profile, messages, agent, tools)
         path = self.dir / key[:2] / f"{key}.json"
         stored, problem = _load(path, profile)
         if problem and not self.warned:
@@ -61,9 +65,14 @@ class CachedModel:
             yield Delta(stored.text)
             return stored
         self.misses += 1
-        done = yield from self.inner.stream(profile, messages, agent)
-        self._store(path, {"text": done.text, "profile": done.profile,
-                           "usage": done.usage.to_dict(), "truncated": done.truncated})
+        inner = self.inner.stream(profile, messages, agent, tools) if tools else \
+            self.inner.stream(profile, messages, agent)
+        done = yield from inner
+        value = {"text": done.text, "profile": done.profile, "usage": done.usage.to_dict(),
+                 "truncated": done.truncated}
+        if done.content is not None:     # a reply with tool calls
+            value["content"] = content_to_json(done.content)
+        self._store(path, value)
         return done
 
     @staticmethod
@@ -102,5 +111,9 @@ def _load(path: Path, profile: str) -> tuple[Completion | None, str]:
     except (ValueError, ValidationError):
         return None, "its usage is not token counts"
     counted.calls, counted.cost, counted.seconds = 0, 0.0, 0.0
-    return Completion(stored["text"], name, counted,
+    try:     # a reply with tool calls keeps its parts
+        content = content_from_json(stored["content"]) if "content" in stored else None
+    except ValueError:
+        return None, "its content is not message parts"
+    return Completion(stored["text"], name, counted, content,
                       truncated=stored.get("truncated") is True), ""

@@ -51,8 +51,16 @@ def model_path(model: str) -> Path:
     return path
 
 
-def chat_format(path: Path) -> str | None:
-    """The chat template llama.cpp should use; Gemma files need `gemma`."""
+# llama-cpp-python's generic chat format that turns OpenAI `tools` into a prompt and the
+# model's answer into `tool_calls`; the model-specific formats (gemma, ...) ignore tools.
+TOOLS_FORMAT = "chatml-function-calling"
+
+
+def chat_format(path: Path, tools: bool = False) -> str | None:
+    """The chat template llama.cpp should use; Gemma files need `gemma`, and a server
+    whose agents are offered tools needs a format that can call them."""
+    if tools:
+        return TOOLS_FORMAT
     return "gemma" if "gemma" in path.name.lower() else None
 
 
@@ -73,8 +81,10 @@ def _die_with_parent() -> None:  # runs in the child before exec
 class LocalServer:
     """One llama.cpp server process."""
 
-    def __init__(self, gguf: Path, port: int | None = None, n_ctx: int = 8192):
+    def __init__(self, gguf: Path, port: int | None = None, n_ctx: int = 8192,
+                 tools: bool = False):
         self.gguf = gguf
+        self.tools = tools
         self.port = port or free_port()
         self.n_ctx = n_ctx
         self.proc: subprocess.Popen | None = None
@@ -96,7 +106,7 @@ class LocalServer:
                # concurrent runs (a batch) share this server: queue their requests instead
                # of cutting off the reply in progress, llama-cpp-python's default
                "--interrupt_requests", "False"]
-        fmt = chat_format(self.gguf)
+        fmt = chat_format(self.gguf, self.tools)
         if fmt:
             cmd += ["--chat_format", fmt]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
@@ -148,9 +158,11 @@ class LocalServers:
     """Starts a server for every `local` profile and points the profile at it."""
 
     def __init__(self, profiles: dict[str, Profile],
-                 on_notice: Callable[[Notice], None] = lambda n: None):
+                 on_notice: Callable[[Notice], None] = lambda n: None,
+                 tool_profiles: frozenset[str] = frozenset()):
         self.profiles = profiles
         self.on_notice = on_notice
+        self.tool_profiles = tool_profiles    # profiles whose agents are offered tools
         self.servers: dict[str, LocalServer] = {}
 
     def start(self) -> None:
@@ -160,8 +172,15 @@ class LocalServers:
             gguf = model_path(p.model)
             server = self.servers.get(str(gguf))
             if server is None:
-                server = LocalServer(gguf)
+                tools = any(q.is_local and model_path(q.model) == gguf and q.name in
+                            self.tool_profiles for q in self.profiles.values())
+                server = LocalServer(gguf, tools=tools)
                 self.servers[str(gguf)] = server
+                if tools:
+                    self.on_notice(Notice(f"agents on `{p.model}` are offered tools: its server "
+                                          f"uses the chat format {TOOLS_FORMAT}, which can call "
+                                          "them; a small base model rarely writes a valid call",
+                                          "warning"))
                 self.on_notice(Notice(f"starting the local model server ({gguf.name}) on "
                                       f"{server.base_url} …"))
                 t = time.monotonic()
@@ -170,6 +189,8 @@ class LocalServers:
             p.origin = p.origin or f"local model {gguf.name}"
             p.model = f"openai/{ALIAS}"
             p.params.update(api_base=server.base_url, api_key="NULL")
+            # "Automatic streaming tool choice is not supported" by chatml-function-calling
+            p.stream_tools = not server.tools
             # A small base model rarely stops by itself: bound each reply, and give
             # a 2-core CPU the time to write it.
             p.params.setdefault("max_tokens", LOCAL_MAX_TOKENS)

@@ -47,6 +47,9 @@ class Profile:
     max_retry_wait: float = 60.0
     key_source: str = ""          # "$OPENAI_API_KEY", "OAI_CONFIG_LIST[0]", ... never the key
     origin: str = ""              # why this profile exists (for `models` and notices)
+    # False for servers that cannot stream a reply that may call tools (llama-cpp-python's
+    # chatml-function-calling): such a reply is asked for whole.
+    stream_tools: bool = True
 
     @property
     def provider(self) -> str:

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 
-from ..conversation.messages import Usage
+from ..conversation.messages import TextPart, ToolCallPart, Usage
 from ..errors import ModelError, RateLimited, ServerError, StreamCut, redact
 from . import guard, prices, wire
 from . import provider_errors as pe
@@ -88,8 +88,11 @@ def adapt(messages: list[dict], profile: Profile) -> list[dict]:
     for m in messages:
         role, content = m["role"], m.get("content") or ""
         if role == "tool" or m.get("tool_calls"):
-            out.append({k: v for k, v in m.items() if k != "name"})
+            out.append(_tool_turn(m))
             continue
+        if role == "user" and out and out[-1]["role"] == "tool" and profile.provider == "mistral":
+            # Mistral refuses a user message right after tool results
+            out.append({"role": "assistant", "content": "(tool results received)"})
         if m.get("name") and role == "user":
             content = _prefixed(f"{m['name']}: ", content)
         if role == "system" and out:
@@ -103,6 +106,12 @@ def adapt(messages: list[dict], profile: Profile) -> list[dict]:
     if len(out) == first or out[first]["role"] != "user":
         out.insert(first, {"role": "user", "content": "(the conversation starts)"})
     return out
+
+
+def _tool_turn(m: dict) -> dict:
+    """A tool-calling turn as it is, without a speaker's name (LiteLLM finds a result's
+    function by its call id for the providers that want it, Gemini among them)."""
+    return {k: v for k, v in m.items() if k != "name"}
 
 
 def _prefixed(prefix: str, content):
@@ -227,13 +236,14 @@ class ProviderModel:
         if self._gate is not None:
             self._sleep = self._gate.sleep
 
-    def stream(self, profile: str, messages: list[dict], agent: str) -> Stream:
+    def stream(self, profile: str, messages: list[dict], agent: str,
+               tools: list[dict] | None = None) -> Stream:
         chain = [profile] + [f for f in self.profiles[profile].fallbacks if f != profile]
         last: ModelError | None = None
         for name in chain:
             p = self.profiles[name]
             try:
-                return (yield from self._with_retries(p, messages, agent))
+                return (yield from self._with_retries(p, messages, agent, tools))
             except ModelError as e:
                 last = e
                 if name != chain[-1]:
@@ -242,7 +252,8 @@ class ProviderModel:
         assert last is not None
         raise last
 
-    def _with_retries(self, p: Profile, messages: list[dict], agent: str) -> Stream:
+    def _with_retries(self, p: Profile, messages: list[dict], agent: str,
+                      tools: list[dict] | None = None) -> Stream:
         attempt = 0
         cut_retried = False
         limited = 0          # 429s met by this call, and the seconds they made it wait
@@ -251,7 +262,7 @@ class ProviderModel:
             if self._gate is not None:
                 self._gate.wait()
             try:
-                return (yield from self._call(p, messages, agent))
+                return (yield from self._call(p, messages, agent, tools))
             except ModelError as e:
                 partial = getattr(e, "partial", "")
                 if partial:
@@ -283,18 +294,20 @@ class ProviderModel:
                 yield RetryNote(p.name, str(e), wait, attempt)
                 self._sleep(wait)
 
-    def _call(self, p: Profile, messages: list[dict], agent: str) -> Stream:
+    def _call(self, p: Profile, messages: list[dict], agent: str,
+              tools: list[dict] | None = None) -> Stream:
         if wire.supports(p):
-            return (yield from self._call_wire(p, messages, agent))
-        return (yield from self._call_litellm(p, messages, agent))
+            return (yield from self._call_wire(p, messages, agent, tools))
+        return (yield from self._call_litellm(p, messages, agent, tools))
 
-    def _call_wire(self, p: Profile, messages: list[dict], agent: str) -> Stream:
+    def _call_wire(self, p: Profile, messages: list[dict], agent: str,
+                   tools: list[dict] | None = None) -> Stream:
         log.debug("calling %s at %s on the OpenAI wire (profile %s, key from %s, %d messages)",
                   p.model, p.endpoint, p.name, p.key_var(), len(messages))
         start = time.monotonic()
         parts: list[str] = []
         end: dict = {}
-        pieces = self._wire.stream(p, adapt(messages, p), agent)
+        pieces = self._wire.stream(p, adapt(messages, p), agent, tools)
         try:
             for item in pieces:
                 if isinstance(item, str):
@@ -309,18 +322,22 @@ class ProviderModel:
         usage = end.get("usage") or {}
         seconds = time.monotonic() - start
         truncated = end.get("finish_reason") == "length"
+        calls = end.get("tool_calls") or []
         if not usage.get("completion_tokens"):
             # Some servers (llama.cpp's among them) report no usage when streaming:
-            # count one token per streamed piece and ~4 characters per prompt token.
+            # count one token per streamed piece and ~4 characters per prompt token
+            # (and per character of the tool calls' names and arguments).
             prompt = sum(len(str(m.get("content") or "")) for m in messages) // 4
-            counted = _usage(p, prompt, len(parts), seconds)
+            written = len(parts) + sum(len(c["name"]) + len(c["arguments"]) for c in calls) // 4
+            counted = _usage(p, prompt, written, seconds)
             counted.estimated = True
-            return Completion("".join(parts), p.name, counted, truncated=truncated)
-        return Completion("".join(parts), p.name, _usage(
+            return _completion("".join(parts), p, counted, calls, truncated)
+        return _completion("".join(parts), p, _usage(
             p, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, seconds),
-            truncated=truncated)
+            calls, truncated)
 
-    def _call_litellm(self, p: Profile, messages: list[dict], agent: str) -> Stream:
+    def _call_litellm(self, p: Profile, messages: list[dict], agent: str,
+                      tools: list[dict] | None = None) -> Stream:
         lm = litellm()
         log.debug("calling %s at %s (profile %s, key from %s, %d messages)", p.model,
                   p.endpoint, p.name, p.key_var(), len(messages))
@@ -330,9 +347,12 @@ class ProviderModel:
         kwargs.update(model=p.model, messages=adapt(messages, p), stream=True, num_retries=0,
                       timeout=p.first_token_timeout or p.timeout,
                       stream_options={"include_usage": True}, drop_params=True)
+        if tools:
+            kwargs.update(tools=tools, tool_choice="auto")
         start = time.monotonic()
         call = guard.Call(p, p.timeout)
         parts: list[str] = []
+        calls = wire.ToolCalls()
         usage, finish = None, None
         try:
             with guard.bound(call):   # LiteLLM's requests carry this call's limits
@@ -342,6 +362,9 @@ class ProviderModel:
                     if text:
                         parts.append(text)
                         yield Delta(text)
+                    deltas = _tool_deltas(chunk)
+                    if deltas:
+                        calls.add(deltas)
                     finish = reason or finish
                     if getattr(chunk, "usage", None):
                         usage = chunk.usage
@@ -368,10 +391,28 @@ class ProviderModel:
         text = "".join(parts)
         if not finished:
             raise pe.stream_cut(p, text)
-        return Completion(text, p.name, _usage(p, _tokens(usage, "prompt_tokens"),
-                                               _tokens(usage, "completion_tokens"),
-                                               time.monotonic() - start),
-                          truncated=finish == "length")
+        return _completion(text, p, _usage(p, _tokens(usage, "prompt_tokens"),
+                                           _tokens(usage, "completion_tokens"),
+                                           time.monotonic() - start),
+                           calls.done(), finish == "length")
+
+
+def _completion(text: str, p: Profile, usage: Usage, calls: list[dict],
+                truncated: bool = False) -> Completion:
+    """A reply; one with tool calls is a message with parts (its text, then the calls)."""
+    if not calls:
+        return Completion(text, p.name, usage, truncated=truncated)
+    parts = ((TextPart(text),) if text.strip() else ()) + tuple(
+        ToolCallPart(c["id"], c["name"], c["arguments"]) for c in calls)
+    return Completion(text, p.name, usage, parts, truncated=truncated)
+
+
+def _tool_deltas(chunk) -> list:
+    """The tool-call pieces of a LiteLLM chunk (objects or dicts; ToolCalls reads both)."""
+    choices = getattr(chunk, "choices", None) or []
+    delta = getattr(choices[0], "delta", None) if choices else None
+    pieces = getattr(delta, "tool_calls", None)
+    return list(pieces) if isinstance(pieces, (list, tuple)) else []
 
 
 def _choice(p: Profile, chunk) -> tuple[str | None, str | None]:

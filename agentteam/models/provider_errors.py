@@ -112,6 +112,10 @@ def from_status(p: Profile, status: int, detail: str,
         return rate_limited(p, detail, retry_after)
     if status in (400, 413) and any(m in detail.lower() for m in CONTEXT_MARKERS):
         return context_overflow(p, detail)
+    if "jinja" in detail.lower() and "tool" in detail.lower():
+        # llama.cpp's llama-server takes tools only with its Jinja chat templates
+        return ModelError(f"{p.endpoint} cannot take tools ({detail}): start llama-server "
+                          "with --jinja (the default in builds since late 2025)", p.name)
     if status >= 500:
         return ServerError(f"{status} from {p.endpoint} ({detail})", p.name, retryable=True)
     return ModelError(f"{status} from {p.endpoint}: the request was refused ({detail})", p.name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import uuid
 from typing import Any, Generator, Iterator
 
 from ..errors import ModelError
@@ -73,7 +74,8 @@ class WireClient:
             c.close()
 
     @staticmethod
-    def request(p: Profile, messages: list[dict], agent: str = "") -> tuple[str, dict, dict]:
+    def request(p: Profile, messages: list[dict], agent: str = "",
+                tools: list[dict] | None = None) -> tuple[str, dict, dict]:
         """URL, headers and JSON body of a streamed chat completion for this profile."""
         name = p.served_name
         key = p.params.get("api_key") or os.environ.get(WIRE_PROVIDERS[p.provider], "")
@@ -95,10 +97,13 @@ class WireClient:
         body = {"model": name, "messages": messages, "stream": True,
                 "stream_options": {"include_usage": True}}
         body.update({k: p.params[k] for k in _BODY_PARAMS if p.params.get(k) is not None})
+        if tools:
+            body.update(tools=tools, tool_choice="auto")
         return url, headers, body
 
-    def stream(self, p: Profile, messages: list[dict], agent: str = "") -> Generator[str | dict, None, None]:
-        """Yield text pieces, then one dict: {"finish_reason", "usage"}.
+    def stream(self, p: Profile, messages: list[dict], agent: str = "",
+               tools: list[dict] | None = None) -> Generator[str | dict, None, None]:
+        """Yield text pieces, then one dict: {"finish_reason", "usage", "tool_calls"}.
 
         Raises a ModelError; ``partial`` holds the text already yielded. The profile's
         ``timeout`` is a hard deadline for the whole reply (the guard holds it).
@@ -106,9 +111,13 @@ class WireClient:
         import httpx
 
         from . import guard  # imports httpx: only when a call is made
-        url, headers, body = self.request(p, messages, agent)
+        url, headers, body = self.request(p, messages, agent, tools)
+        if tools and not p.stream_tools:
+            yield from self._whole(p, url, headers, body)
+            return
         call = guard.Call(p, p.timeout, whole_events=False)
         parts: list[str] = []
+        calls = ToolCalls()
         finish, usage, events, kind = None, None, 0, ""
         try:
             with self._client(p).stream("POST", url, headers=headers, json=body,
@@ -125,10 +134,12 @@ class WireClient:
                     data = line[5:].strip()
                     if data == b"[DONE]":
                         break
-                    texts, reason, used = parse_chunk(p, data)
+                    texts, reason, used, tool_deltas = parse_chunk(p, data)
                     for text in texts:
                         parts.append(text)
                         yield text
+                    if tool_deltas:
+                        calls.add(tool_deltas)
                     finish = reason or finish
                     usage = used or usage
         except ModelError as e:
@@ -141,7 +152,64 @@ class WireClient:
                 raise pe.not_compatible(p, f"no `data:` events in a reply of type "
                                            f"`{pe.short(kind, 60) or 'unknown'}`")
             raise pe.stream_cut(p, "".join(parts))
-        yield {"finish_reason": finish, "usage": usage or {}}
+        yield {"finish_reason": finish, "usage": usage or {}, "tool_calls": calls.done()}
+
+    def _whole(self, p: Profile, url: str, headers: dict, body: dict) -> Generator[str | dict, None, None]:
+        """The reply in one piece, for servers that cannot stream one that may call tools."""
+        import httpx
+        body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+        try:
+            r = self._client(p).post(url, headers={**headers, "Accept": "application/json"},
+                                     json=body)
+            if r.status_code >= 400:
+                raise _status_error(p, r)
+            data = r.json()
+            choice = (data.get("choices") or [{}])[0]
+            message = choice.get("message") or {}
+        except httpx.TimeoutException:
+            raise pe.no_answer(p) from None
+        except httpx.HTTPError as e:
+            raise pe.unreachable(p, pe.short(f"{type(e).__name__}: {e}")) from None
+        except (ValueError, AttributeError, IndexError) as e:
+            raise pe.malformed(p, pe.short(str(e))) from None
+        if message.get("content"):
+            yield message["content"]
+        calls = ToolCalls()
+        calls.add([{**c, "index": i} for i, c in enumerate(message.get("tool_calls") or [])])
+        yield {"finish_reason": choice.get("finish_reason") or "stop",
+               "usage": data.get("usage") or {}, "tool_calls": calls.done()}
+
+
+class ToolCalls:
+    """Assembles streamed tool calls: pieces of one call share an ``index``; the first
+    names it, the others add to its arguments."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, dict] = {}
+
+    def add(self, deltas: list) -> None:
+        for d in deltas:
+            get = d.get if isinstance(d, dict) else (lambda k, d=d: getattr(d, k, None))
+            index = get("index")
+            index = index if isinstance(index, int) else len(self.calls)
+            call = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+            fn = get("function") or {}
+            fget = fn.get if isinstance(fn, dict) else (lambda k, f=fn: getattr(f, k, None))
+            text = (lambda v: v if isinstance(v, str) else "")   # a hostile shape adds nothing
+            call["id"] = call["id"] or text(get("id"))
+            if not call["name"]:   # some servers repeat the name in every piece
+                call["name"] = text(fget("name"))
+            call["arguments"] += text(fget("arguments"))
+
+    def done(self) -> list[dict]:
+        """The calls in order; a call the server gave no id gets a unique one (nine letters
+        and digits, the form Mistral requires)."""
+        out = []
+        for index in sorted(self.calls):
+            call = dict(self.calls[index])
+            call["id"] = call["id"] or uuid.uuid4().hex[:9]
+            out.append(call)
+        return out
 
 
 def _transport_error(p: Profile, call, e, parts: list[str], finish) -> ModelError:
@@ -179,8 +247,8 @@ def header_value(agent: str) -> str:
     return agent.encode("ascii", "backslashreplace").decode()
 
 
-def parse_chunk(p: Profile, data: bytes) -> tuple[list[str], str | None, dict | None]:
-    """Texts, finish reason and usage of one SSE ``data:`` payload.
+def parse_chunk(p: Profile, data: bytes) -> tuple[list[str], str | None, dict | None, list[dict]]:
+    """Texts, finish reason, usage and tool-call pieces of one SSE ``data:`` payload.
 
     Whatever the server sends, this returns or raises a ModelError, never anything else.
     """
@@ -200,6 +268,7 @@ def parse_chunk(p: Profile, data: bytes) -> tuple[list[str], str | None, dict | 
     if not isinstance(choices, list):
         raise _shape(p, "`choices` is not a list", data)
     texts: list[str] = []
+    tool_deltas: list[dict] = []
     finish = None
     for choice in choices:
         delta = choice.get("delta") or {} if isinstance(choice, dict) else None
@@ -210,6 +279,11 @@ def parse_chunk(p: Profile, data: bytes) -> tuple[list[str], str | None, dict | 
             raise _shape(p, "`content` or `finish_reason` is not text", data)
         if text:
             texts.append(text)
+        pieces = delta.get("tool_calls")
+        if pieces is not None:
+            if not (isinstance(pieces, list) and all(isinstance(c, dict) for c in pieces)):
+                raise _shape(p, "`tool_calls` is not a list of objects", data)
+            tool_deltas.extend(pieces)
         finish = reason or finish
     usage = chunk.get("usage")
     if usage is not None and not (isinstance(usage, dict) and all(
@@ -220,7 +294,7 @@ def parse_chunk(p: Profile, data: bytes) -> tuple[list[str], str | None, dict | 
             "".join(texts).encode("utf-8")
         except UnicodeEncodeError:
             raise _shape(p, "text with a lone surrogate (invalid Unicode)", data) from None
-    return texts, finish, usage or None
+    return texts, finish, usage or None, tool_deltas
 
 
 def _count(value) -> bool:

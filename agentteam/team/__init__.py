@@ -14,16 +14,19 @@ from .schema import (
                      Budget,
                      Cache,
                      CodeExecution,
+                     McpServer,
                      ModelProfile,
                      SpeakerSelection,
                      TeamSpec,
                      Termination,
+                     ToolSpec,
                      executes_code,
+                     executes_tools,
                      human_input,
                      system_message,
 )
 
 __all__ = ["AGENT_RE", "KEYLESS", "LITERAL_KEY_RE", "NAME_RE", "VAR_RE", "AgentSpec", "Budget",
-           "Cache", "CodeExecution", "ModelProfile", "SpeakerSelection", "TeamSpec",
-           "Termination", "executes_code", "expand_vars", "human_input", "load_team",
-           "parse_team", "system_message"]
+           "Cache", "CodeExecution", "McpServer", "ModelProfile", "SpeakerSelection", "TeamSpec",
+           "Termination", "ToolSpec", "executes_code", "executes_tools", "expand_vars",
+           "human_input", "load_team", "parse_team", "system_message"]

@@ -28,11 +28,14 @@ from .schema import (
     Budget,
     Cache,
     CodeExecution,
+    McpServer,
     ModelProfile,
     SpeakerSelection,
     TeamSpec,
     Termination,
+    ToolSpec,
 )
+from .toolcheck import check_tools
 
 
 def load_team(path: str | Path, env: dict[str, str] | None = None) -> TeamSpec:
@@ -101,7 +104,7 @@ def work_dir_outside_message(team: TeamSpec) -> str:
 
 _MODELS: dict[str, type[BaseModel]] = {"": TeamSpec, "models": ModelProfile, "termination": Termination,
            "speaker_selection": SpeakerSelection, "code_execution": CodeExecution,
-           "cache": Cache, "budget": Budget, "agents": AgentSpec}
+           "cache": Cache, "budget": Budget, "agents": AgentSpec, "tools": ToolSpec}
 
 
 def _model_for(loc: tuple) -> type[BaseModel] | None:
@@ -109,8 +112,10 @@ def _model_for(loc: tuple) -> type[BaseModel] | None:
     if len(loc) == 1:
         return TeamSpec
     head = loc[0]
-    if head in ("models", "agents") and len(loc) == 3:
+    if head in ("models", "agents", "tools") and len(loc) == 3:
         return _MODELS[head]
+    if head == "tools" and len(loc) == 4 and loc[2] == "mcp":
+        return McpServer
     if head in _MODELS and len(loc) == 2:
         return _MODELS[head]
     if head == "transitions" and len(loc) in (4, 5):
@@ -248,6 +253,7 @@ def _cross_check(data: dict, positions: dict, file: str, env,
                     add(("transitions", src, j), f"unknown agent `{dst}`"
                         f"{_did_you_mean(dst, agent_names)}")
     flow_problems(data, agent_names, Path(file).resolve().parent, env, add, _did_you_mean)
+    check_tools(data, Path(file).resolve().parent, add, env, _did_you_mean)
     return out
 
 

@@ -163,6 +163,7 @@ class CodeExecution(_Strict):
     # What one run may add to the work dir; also the largest file a block may write.
     work_dir_max_size: str = "1g"
     work_dir_max_files: int = Field(10_000, ge=1)
+    mode: Literal["blocks", "tool"] = "blocks"   # tool: code runs through a run_code tool
 
     @field_validator("memory", "tmpfs_size", "work_dir_max_size", mode="before")
     @classmethod
@@ -207,6 +208,36 @@ class CodeExecution(_Strict):
         return int(uid), int(gid or uid)
 
 
+class McpServer(_Strict):
+    """How to reach an MCP server: a command agentteam starts (stdio), or a ``url``."""
+
+    command: Optional[str] = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)   # the only variables it gets
+    cwd: Optional[str] = None                           # default: the team file's folder
+    url: Optional[str] = None                           # streamable HTTP
+    headers: dict[str, str] = Field(default_factory=dict)
+    startup_timeout: float = Field(30, gt=0)
+
+
+class ToolSpec(_Strict):
+    """A Python function (``function:``) or an MCP server (``mcp:``) agents may call."""
+
+    function: Optional[str] = None      # file.py:func (next to the team) or pkg.module:func
+    mcp: Optional[McpServer] = None
+    name: Optional[str] = Field(None, pattern=AGENT_RE)
+    description: Optional[str] = None
+    run: Literal["sandbox", "host"] = "sandbox"
+    timeout: float = Field(30, gt=0)
+
+    @property
+    def tool_name(self) -> str:
+        """The name agents list: ``name``, else the function's own name."""
+        if self.name:
+            return self.name
+        return (self.function or "").rpartition(":")[2]
+
+
 class Cache(_Strict):
     seed: int = 0
     dir: Optional[str] = None
@@ -228,6 +259,8 @@ class AgentSpec(_Strict):
     execute_code: Optional[bool] = None
     default_auto_reply: Optional[str] = None   # what a proxy with nothing to say sends
     max_consecutive_auto_reply: Optional[int] = Field(None, ge=0)
+    tools: list[str] = Field(default_factory=list)    # tool names, `server.tool`, `server.*`
+    execute_tools: Optional[bool] = None              # default: true for a user proxy
 
 
 class TeamSpec(_Strict):
@@ -245,6 +278,7 @@ class TeamSpec(_Strict):
     code_execution: CodeExecution = Field(default_factory=CodeExecution)
     cache: Optional[Cache] = None
     budget: Budget = Field(default_factory=Budget)
+    tools: list[ToolSpec] = Field(default_factory=list)
     context: Literal["error", "trim"] = "error"   # on context overflow: stop, or drop old turns
     agents: list[AgentSpec] = Field(min_length=1)
 
@@ -321,3 +355,10 @@ def human_input(agent: AgentSpec) -> str:
 
 def executes_code(agent: AgentSpec) -> bool:
     return agent.kind == "user_proxy" and (agent.execute_code is not False)
+
+
+def executes_tools(agent: AgentSpec) -> bool:
+    """Does this agent run the tool calls addressed to the team (a user proxy by default)?"""
+    if agent.execute_tools is not None:
+        return agent.execute_tools
+    return agent.kind == "user_proxy"

@@ -13,22 +13,29 @@ many were in flight at once.
 
 Replies come from a *responder*: a function from the request body and the agent
 the call is for (agentteam's ``X-Agentteam-Agent`` header; "" when absent) to
-text. ``by_agent`` builds one that answers each agent from its own queue.
+text, or to a reply with tool calls (``tool_calls(...)`` builds one), which is
+streamed as OpenAI ``delta.tool_calls`` pieces (and as Gemini ``functionCall``
+parts, Ollama ``tool_calls``). ``by_agent`` builds a responder that answers each
+agent from its own queue. The request bodies are recorded as they came, so a
+test reads ``tools`` and ``tool_choice`` there.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 from . import hostile
 
-Responder = Callable[[dict, str], str]
+Reply = Union[str, dict]        # text, or {"content": text, "tool_calls": [...]}
+Responder = Callable[[dict, str], Reply]
+_CALL_IDS = itertools.count(1)
 
 FAULTS = ("ok", "429", "500", "503", "401", "404", "context", "hang", "cut", "badjson", "slow",
           "length") + hostile.KINDS
@@ -44,7 +51,30 @@ class Fault:
     payload: str | None = None     # ``chunk``: the data of the odd SSE line
 
 
-def by_agent(script: dict[str, list[str]], default: str = "OK") -> Responder:
+def tool_calls(*calls: tuple[str, Any], text: str = "") -> dict:
+    """A reply that calls tools: ``tool_calls(("convert", {"amount": 10}), text="Let me")``.
+
+    Arguments may be a dict (sent as JSON) or a string (sent as it is, even when it is
+    not JSON); a third item in a call gives its id.
+    """
+    return {"content": text, "tool_calls": [
+        {"name": c[0], "arguments": c[1], **({"id": c[2]} if len(c) > 2 else {})}
+        for c in calls]}
+
+
+def split_reply(reply: Reply) -> tuple[str, list[dict]]:
+    """A responder's reply as text and tool calls (each with an id and JSON-text arguments)."""
+    if isinstance(reply, str):
+        return reply, []
+    calls = []
+    for c in reply.get("tool_calls") or []:
+        args = c.get("arguments", {})
+        calls.append({"id": c.get("id") or f"call_{next(_CALL_IDS)}", "name": c["name"],
+                      "arguments": args if isinstance(args, str) else json.dumps(args)})
+    return str(reply.get("content") or ""), calls
+
+
+def by_agent(script: dict[str, list[Reply]], default: str = "OK") -> Responder:
     """Answer from per-agent queues, keyed by the agent each call is for.
 
     agentteam names the agent of every call in the ``X-Agentteam-Agent`` header
@@ -54,7 +84,7 @@ def by_agent(script: dict[str, list[str]], default: str = "OK") -> Responder:
     queues = {k: deque(v) for k, v in script.items()}
     lock = threading.Lock()
 
-    def respond(body: dict, agent: str) -> str:
+    def respond(body: dict, agent: str) -> Reply:
         queue = queues.get(agent)
         if queue is None:
             return default
@@ -153,10 +183,11 @@ class FakeOpenAIServer:
             return self.faults.popleft() if self.faults else None
 
 
-def _usage(body: dict, text: str) -> dict:
+def _usage(body: dict, text: str, calls: list[dict] | None = None) -> dict:
     prompt_chars = sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
     prompt = max(1, prompt_chars // 4)
-    completion = max(1, len(text.split()))
+    written = " ".join([text] + [f"{c['name']} {c['arguments']}" for c in calls or []])
+    completion = max(1, len(written.split()))
     return {"prompt_tokens": prompt, "completion_tokens": completion,
             "total_tokens": prompt + completion}
 
@@ -252,7 +283,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if prompt.startswith("### System:") else ""
             shaped = {"messages": [{"role": "system", "content": system},
                                    {"role": "user", "content": prompt}]}
-            return self._ollama(body, self.fake.responder(shaped, self._agent()), key="response")
+            return self._ollama(body, split_reply(self.fake.responder(shaped, self._agent())),
+                                key="response")
         if "chat" not in self.path:
             return self._error(404, f"no route {self.path}")
         model = body.get("model", "")
@@ -278,17 +310,22 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.fake._next_fault()
         if fault and self._fault(fault):
             return
-        text = self.fake.responder(body, self._agent())
+        reply = split_reply(self.fake.responder(body, self._agent()))
         if self.path.startswith("/api/chat"):
-            return self._ollama(body, text)
+            return self._ollama(body, reply)
         if body.get("stream"):
-            return self._stream(body, text, fault or Fault("ok"))
+            return self._stream(body, reply, fault or Fault("ok"))
+        text, calls = reply
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if calls:
+            message["tool_calls"] = [{"id": c["id"], "type": "function", "function": {
+                "name": c["name"], "arguments": c["arguments"]}} for c in calls]
         self._json(200, {
             "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
             "model": model or "fake-model",
-            "choices": [{"index": 0, "finish_reason": _finish(fault),
-                         "message": {"role": "assistant", "content": text}}],
-            "usage": _usage(body, text)})
+            "choices": [{"index": 0, "finish_reason": "tool_calls" if calls else _finish(fault),
+                         "message": message}],
+            "usage": _usage(body, text, calls)})
 
     def _fault(self, fault: Fault) -> bool:
         """Apply a fault; True when the response has been fully handled."""
@@ -322,8 +359,9 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def _stream(self, body: dict, text: str, fault: Fault) -> None:
+    def _stream(self, body: dict, reply: tuple[str, list[dict]], fault: Fault) -> None:
         cut, bad = fault.kind == "cut", fault.kind == "badjson"
+        text, calls = reply
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -355,10 +393,13 @@ class _Handler(BaseHTTPRequestHandler):
                                      + b"\n\n")
                 send({**base, "choices": [{"index": 0, "delta": {"content": piece},
                                            "finish_reason": None}]})
+            for delta in _call_deltas(calls):
+                send({**base, "choices": [{"index": 0, "delta": {"tool_calls": [delta]},
+                                           "finish_reason": None}]})
             send({**base, "choices": [{"index": 0, "delta": {},
-                                       "finish_reason": _finish(fault)}]})
+                                       "finish_reason": "tool_calls" if calls else _finish(fault)}]})
             if (body.get("stream_options") or {}).get("include_usage"):
-                send({**base, "choices": [], "usage": _usage(body, text)})
+                send({**base, "choices": [], "usage": _usage(body, text, calls)})
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
@@ -373,14 +414,17 @@ class _Handler(BaseHTTPRequestHandler):
         # present it to the responder in the OpenAI shape it knows
         shaped = {"messages": ([{"role": "system", "content": system}] if system else [])
                   + [{"role": "user", "content": t} for t in texts]}
-        text = self.fake.responder(shaped, self._agent())
-        usage = _usage(shaped, text)
+        text, calls = split_reply(self.fake.responder(shaped, self._agent()))
+        usage = _usage(shaped, text, calls)
         meta = {"promptTokenCount": usage["prompt_tokens"],
                 "candidatesTokenCount": usage["completion_tokens"],
                 "totalTokenCount": usage["total_tokens"]}
         chunks: list[dict[str, Any]] = [
             {"candidates": [{"content": {"role": "model", "parts": [{"text": piece}]},
-                             "index": 0}]} for piece in pieces(text)]
+                             "index": 0}]} for piece in pieces(text) if piece or not calls]
+        chunks += [{"candidates": [{"content": {"role": "model", "parts": [{"functionCall": {
+            "name": c["name"], "args": json.loads(c["arguments"])}}]}, "index": 0}]}
+            for c in calls]
         chunks[-1]["candidates"][0]["finishReason"] = "STOP"
         chunks[-1]["usageMetadata"] = meta
         if "alt=sse" not in self.path:
@@ -395,14 +439,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n")
         self.wfile.flush()
 
-    def _ollama(self, body: dict, text: str, key: str = "message") -> None:
+    def _ollama(self, body: dict, reply: tuple[str, list[dict]], key: str = "message") -> None:
         """Ollama's native API: /api/chat (key `message`) and /api/generate (key `response`)."""
-        def part(piece: str):
-            return {"role": "assistant", "content": piece} if key == "message" else piece
-        usage = _usage(body, text)
+        text, calls = reply
+
+        def part(piece: str, with_calls: bool = False):
+            if key != "message":
+                return piece
+            msg: dict[str, Any] = {"role": "assistant", "content": piece}
+            if with_calls and calls:
+                msg["tool_calls"] = [{"function": {"name": c["name"], "arguments": json.loads(
+                    c["arguments"])}} for c in calls]
+            return msg
+        usage = _usage(body, text, calls)
         base = {"model": body.get("model"), "created_at": "2026-01-01T00:00:00Z"}
         if not body.get("stream", True):
-            return self._json(200, {**base, key: part(text),
+            return self._json(200, {**base, key: part(text, True),
                                     "done": True, "prompt_eval_count": usage["prompt_tokens"],
                                     "eval_count": usage["completion_tokens"]})
         self.send_response(200)
@@ -412,6 +464,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         for piece in pieces(text):
             self.wfile.write(json.dumps({**base, key: part(piece),
+                                         "done": False}).encode() + b"\n")
+        if calls:
+            self.wfile.write(json.dumps({**base, key: part("", True),
                                          "done": False}).encode() + b"\n")
         self.wfile.write(json.dumps({**base, key: part(""), "done_reason": "stop",
                                      "done": True, "prompt_eval_count": usage["prompt_tokens"],
@@ -437,6 +492,19 @@ def serve(responder: Responder, port: int = 0, record: bool = True,
         sys.exit(0)
 
 
+def _call_deltas(calls: list[dict]) -> list[dict]:
+    """Tool calls as OpenAI streams them: the first piece of each names it, the next ones
+    carry its arguments in three parts."""
+    out: list[dict] = []
+    for i, c in enumerate(calls):
+        out.append({"index": i, "id": c["id"], "type": "function",
+                    "function": {"name": c["name"], "arguments": ""}})
+        args, step = c["arguments"], max(1, len(c["arguments"]) // 3 + 1)
+        out += [{"index": i, "function": {"arguments": args[k:k + step]}}
+                for k in range(0, len(args), step)]
+    return out
+
+
 class _NoLog(list):
     """A request log that keeps nothing (a long benchmark would otherwise grow it)."""
 
@@ -450,7 +518,7 @@ def main(argv: list[str] | None = None) -> None:
     ``--reply`` may be given several times: replies cycle.
     """
     import argparse
-    import itertools
+
     parser = argparse.ArgumentParser(prog="agentteam.fakeserver")
     parser.add_argument("--reply", action="append", default=None)
     parser.add_argument("--port", type=int, default=0)
@@ -461,7 +529,7 @@ def main(argv: list[str] | None = None) -> None:
     replies = itertools.cycle(args.reply or ["OK"])
     lock = threading.Lock()
 
-    def respond(body: dict, agent: str) -> str:
+    def respond(body: dict, agent: str) -> Reply:
         with lock:
             return next(replies)
     serve(respond, args.port, record=not args.no_record, delay=args.delay)

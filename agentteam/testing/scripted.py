@@ -27,13 +27,14 @@ class ScriptedModel:
     the shared queue used when an agent has none. An exception instance in a queue
     is raised instead of replying. Every call is recorded in ``calls`` as
     ``(profile, messages, agent)``; ``assert_complete()`` checks every queued reply
-    was used.
+    was used. A queued ``Completion`` is returned as it is (a reply with tool calls).
     """
 
     def __init__(self, default: str | None = None):
         self.queues: dict[str | None, deque] = {}
         self.default = default
         self.calls: list[tuple[str, list[dict], str]] = []
+        self.tools_offered: list[list[dict] | None] = []   # the tools of each call
 
     def enqueue(self, who: str | None, *replies) -> "ScriptedModel":
         key = SELECTOR if who == "selector" else who
@@ -46,8 +47,10 @@ class ScriptedModel:
         if left:
             raise AssertionError(f"replies never used: {left}")
 
-    def stream(self, profile: str, messages: list[dict], agent: str):
+    def stream(self, profile: str, messages: list[dict], agent: str,
+               tools: list[dict] | None = None):
         self.calls.append((profile, messages, agent))
+        self.tools_offered.append(tools)
         queue = self.queues.get(agent) or self.queues.get(None)
         if queue:
             reply = queue.popleft()
@@ -57,6 +60,9 @@ class ScriptedModel:
             raise ModelError(f"ScriptedModel: no reply queued for {agent!r}")
         if isinstance(reply, BaseException):
             raise reply
+        if isinstance(reply, Completion):    # e.g. a reply with tool calls
+            yield Delta(reply.text)
+            return reply
         for piece in pieces(reply):
             yield Delta(piece)
         return Completion(reply, profile,

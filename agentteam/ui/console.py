@@ -26,11 +26,14 @@ from ..conversation.events import (
     RunEnded,
     RunStarted,
     SpeakerSelected,
+    ToolCalled,
+    ToolReturned,
     map_text,
     to_dict,
 )
 from ..conversation.messages import content_from_json, describe
 from .safe import json_line, safe
+from .toolview import call_line, result_text
 
 PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan",
            "bright_magenta", "bright_green", "bright_yellow"]
@@ -156,9 +159,10 @@ class ConsoleView:
                                         "truncated]", style="yellow"))
             return
         if ev.kind == "code_result" and ev.round in self.results_shown \
+                or ev.kind == "tool_result" \
                 or (ev.agent in self.typed_by_person and ev.round > 0):
-            return      # shown already (as code_result events, or typed at the prompt)
-        text = display_text(ev.content)
+            return      # shown already (as code_result/tool events, or typed at the prompt)
+        text = display_text(ev.content, calls=False)
         if not text:
             return
         # a code_result without code_result events: no code ran (executor none, or
@@ -180,6 +184,17 @@ class ConsoleView:
         self.console.print(status)
         if ev.output.strip():
             self.console.print(Text(ev.output.rstrip()))
+
+    def _tool_call(self, ev: ToolCalled) -> None:
+        self.console.print(Text(call_line(ev.name, ev.arguments), style=self.color(ev.agent)))
+
+    def _tool_result(self, ev: ToolReturned) -> None:
+        status = Text.assemble(("  ", ""), ("error" if ev.is_error else "result",
+                                            "red" if ev.is_error else "green"),
+                               (f" · {ev.duration_s:.2f}s", "dim"))
+        self.console.print(status)
+        if ev.output.strip():
+            self.console.print(Text(result_text(ev.output)), style="dim")
 
     def _speaker_selected(self, ev: SpeakerSelected) -> None:
         if ev.agent in self.typed_by_person:
@@ -209,14 +224,18 @@ class ConsoleView:
             self.console.print(Text(f"transcript: {ev.transcript}", style="dim"))
 
 
-def display_text(content: str | list[dict]) -> str:
-    """A message's content as the terminal shows it: text, with other parts labelled."""
+def display_text(content: str | list[dict], calls: bool = True) -> str:
+    """A message's content as the terminal shows it: text, with other parts labelled
+    (tool calls left out with ``calls=False``: their own events show them)."""
     if isinstance(content, str):
         return content
     try:
-        return describe(content_from_json(content))
+        parts = content_from_json(content)
     except ValueError:
         return str(content)
+    if not calls and not isinstance(parts, str):
+        parts = tuple(p for p in parts if p.type != "tool_call")
+    return describe(parts)
 
 
 def usage_table(usage: dict) -> Table:

@@ -210,10 +210,13 @@ def shown_code_rounds(events: list[dict]) -> set[tuple]:
 
 
 def visible(report: RunReport) -> list[dict]:
-    """The events a report shows, in order (summaries of shown code left out)."""
+    """The events a report shows, in order (summaries of shown code left out, and tool
+    events: the messages' tool_call and tool_result parts show the same)."""
     shown = shown_code_rounds(report.events)
     out = []
     for e in report.events:
+        if e.get("type") in ("tool_call", "tool_result"):
+            continue
         if e.get("type") == "message" and e.get("kind") == "code_result" and \
                 (_int(e.get("round")), str(e.get("agent")), tuple(scope_of(e))) in shown:
             continue
