@@ -50,6 +50,8 @@ class MessageDone:
     model: str | None = None
     kind: str = "text"
     incomplete: bool = False
+    # The message's images: [{path (in the work dir) or url, width, height}], never bytes.
+    images: list[dict] = field(default_factory=list)
     type: Literal["message"] = "message"
 
 

@@ -15,10 +15,12 @@ from typing import Callable, Generator, Iterator, Protocol
 
 from ..errors import AgentTeamError, ContextOverflow, Interrupted
 from ..executors.base import CodeExecutor
+from ..images.pictures import Pictures, listed
 from ..models.base import ChatModel, Completion, Cut, Delta, RetryNote
 from ..team import AgentSpec, TeamSpec, executes_code, human_input
 from . import codeblocks
 from .choosing import ChoosingSpeakers
+from .drawing import image_turn
 from .events import (
     EXIT_CODES,
     CodeRan,
@@ -82,6 +84,7 @@ class GroupChat(ChoosingSpeakers):
         self._partial: tuple[int, str, list[str]] | None = None
         self._started = 0.0
         self._redactor = StreamRedactor()
+        self.pictures = Pictures(team, lambda name: getattr(self.model, "profiles", {}).get(name))
 
     # -- public ----------------------------------------------------------------
     def run(self) -> Generator[Event, None, None]:
@@ -201,6 +204,8 @@ class GroupChat(ChoosingSpeakers):
     def _turn(self, agent: AgentSpec) -> Generator[Event, None, Message | None]:
         if agent.kind == "user_proxy":
             return (yield from self._proxy_turn(agent))
+        if agent.kind == "image_generator":
+            return (yield from image_turn(self, agent))
         return (yield from self._assistant_turn(agent))
 
     def _human_mode(self, agent: AgentSpec) -> str:
@@ -247,6 +252,7 @@ class GroupChat(ChoosingSpeakers):
                                                           source.round, executor.name),
                            round_no, kind="code_result")
         executor.wait_ready()
+        before = self.pictures.snapshot()
         results: list[CodeResult] = []
         skipped = 0
         runnable = [b for b in blocks if b.supported]
@@ -263,14 +269,17 @@ class GroupChat(ChoosingSpeakers):
                 break
         if not results and not unsupported:
             return None
-        return Message(agent.name, codeblocks.format_results(results, skipped, unsupported),
-                       round_no, kind="code_result")
+        content = self.pictures.from_code(
+            before, codeblocks.format_results(results, skipped, unsupported), agent.name, round_no)
+        yield from self._image_notes()
+        return Message(agent.name, content, round_no, kind="code_result")
 
     def _assistant_turn(self, agent: AgentSpec) -> Generator[Event, None, Message]:
         round_no = self.rounds + 1
         history = list(self.history)
         while True:
-            messages = agent_messages(agent, history)
+            messages = agent_messages(agent, history, self.pictures.renderer(agent, history))
+            yield from self._image_notes()
             try:
                 done = yield from self._call(agent.model, messages, agent.name, round_no)
                 content = done.text if done.content is None else done.content
@@ -340,12 +349,19 @@ class GroupChat(ChoosingSpeakers):
 
     # -- bookkeeping --------------------------------------------------------------------
     def _add(self, message: Message) -> Iterator[Event]:
+        message = self.pictures.with_tags(message)
+        yield from self._image_notes()
         self.history.append(message)
         self.rounds = message.round
         yield from self._emit(MessageDone(message.round, message.agent,
                                           content_to_json(message.content),
                                           message.usage.to_dict() if message.usage.calls else {},
-                                          message.model, message.kind))
+                                          message.model, message.kind,
+                                          images=listed(message.content)))
+
+    def _image_notes(self) -> Iterator[Event]:
+        for text in self.pictures.drain():
+            yield from self._emit(Notice(text, "warning"))
 
     def _flush_partial(self) -> Iterator[Event]:
         if self._partial and self._partial[2]:

@@ -42,6 +42,7 @@ class Profile:
     max_retry_wait: float = 60.0
     key_source: str = ""          # "$OPENAI_API_KEY", "OAI_CONFIG_LIST[0]", ... never the key
     origin: str = ""              # why this profile exists (for `models` and notices)
+    vision: bool | None = None    # the team file's `vision:` (None: LiteLLM's table decides)
 
     @property
     def provider(self) -> str:
@@ -50,7 +51,7 @@ class Profile:
             return self.params["custom_llm_provider"]
         if "/" in self.model:
             return self.model.split("/", 1)[0]
-        if self.model.startswith(("gpt-", "o1", "o3", "o4", "chatgpt", "text-")):
+        if self.model.startswith(("gpt-", "o1", "o3", "o4", "chatgpt", "text-", "dall-e")):
             return "openai"
         if self.model.startswith("claude"):
             return "anthropic"
@@ -121,7 +122,8 @@ def _profile(name: str, spec: ModelProfile, env, origin: str = "team file") -> P
     return Profile(name=name, model=spec.model or "", params=params,
                    fallbacks=list(spec.fallbacks), num_retries=spec.num_retries,
                    timeout=spec.timeout, first_token_timeout=spec.first_token_timeout,
-                   max_retry_wait=spec.max_retry_wait, key_source=key_source, origin=origin)
+                   max_retry_wait=spec.max_retry_wait, key_source=key_source, origin=origin,
+                   vision=spec.vision)
 
 
 # The fields of an entry that must be strings when present (they are used as text).

@@ -229,6 +229,12 @@ class ProviderModel:
         assert last is not None
         raise last
 
+    def generate(self, profile: str, request, agent: str):
+        """Draw an image (``imagegen.ImageRequest``) with this profile: yields RetryNote,
+        returns an ``imagegen.Picture``."""
+        from . import imagegen
+        return (yield from imagegen.generate(self.profiles, profile, request, agent, self._sleep))
+
     def _with_retries(self, p: Profile, messages: list[dict], agent: str) -> Stream:
         attempt = 0
         cut_retried = False
@@ -282,7 +288,7 @@ class ProviderModel:
         if not usage.get("completion_tokens"):
             # Some servers (llama.cpp's among them) report no usage when streaming:
             # count one token per streamed piece and ~4 characters per prompt token.
-            prompt = sum(len(str(m.get("content") or "")) for m in messages) // 4
+            prompt = sum(len(_text(m.get("content"))) for m in messages) // 4
             counted = _usage(p, prompt, len(parts), seconds)
             counted.estimated = True
             return Completion("".join(parts), p.name, counted)
@@ -338,6 +344,13 @@ class ProviderModel:
         return Completion(text, p.name, _usage(p, getattr(usage, "prompt_tokens", 0) or 0,
                                                getattr(usage, "completion_tokens", 0) or 0,
                                                time.monotonic() - start))
+
+
+def _text(content) -> str:
+    """The text of message content (a string, or content parts: images left out)."""
+    if isinstance(content, list):
+        return "".join(str(c.get("text") or "") for c in content if isinstance(c, dict))
+    return str(content or "")
 
 
 def _usage(p: Profile, prompt: int, completion: int, seconds: float) -> Usage:

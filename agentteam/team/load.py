@@ -17,6 +17,7 @@ from pydantic_core import ErrorDetails
 
 from ..errors import ConfigError, Problem
 from . import yamlsafe
+from .images import image_generator_problems
 from .schema import (
     KEYLESS,
     LITERAL_KEY_RE,
@@ -141,6 +142,9 @@ def _from_pydantic(err: ErrorDetails, loc: tuple, positions: dict, file: str) ->
         options = re.findall(r"'([^']*)'", expected)
         return Problem(file, line, col, path,
                        f"`{got}` is not one of {expected}{_did_you_mean(got, options)}")
+    if kind == "string_pattern_mismatch" and loc[-1] == "size":
+        return Problem(file, line, col, path, f"{err['input']!r} is not an image size: write "
+                       "WIDTHxHEIGHT (like 1024x1024) or auto")
     if kind == "string_pattern_mismatch":
         what = "letters, digits, _ and -" if "A-Z" in err["ctx"]["pattern"] \
             else "lowercase letters, digits and -"
@@ -195,6 +199,8 @@ def _cross_check(data: dict, positions: dict, file: str, env,
                     if key in a:
                         add(("agents", i, key), f"`{key}` applies only to agents with "
                             "`kind: user_proxy`")
+            for loc, msg in image_generator_problems(a, models):
+                add(("agents", i, *loc), msg)
     seen: dict[str, int] = {}
     for i, name in named:
         if name in seen:
