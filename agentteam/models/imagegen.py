@@ -85,7 +85,8 @@ def draw(p: Profile, request: ImageRequest, agent: str = "") -> Picture:
     start = time.monotonic()
     body = _wire(p, request, agent) if wire.supports(p) else _litellm(p, request, agent)
     data, revised = _image(p, body)
-    used = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    used = body.get("usage")
+    used = used if isinstance(used, dict) else {}
     tokens_in = _int(used.get("input_tokens", used.get("prompt_tokens")))
     tokens_out = _int(used.get("output_tokens", used.get("completion_tokens")))
     usage = Usage(tokens_in, tokens_out, cost(p, request, tokens_in, tokens_out), 1,
@@ -199,8 +200,9 @@ def cost(p: Profile, request: ImageRequest, tokens_in: int = 0, tokens_out: int 
         found = prices.entry(key)
         if not found:
             continue
-        if "input_cost_per_image" in found or "output_cost_per_image" in found:
-            return float(found.get("input_cost_per_image") or found.get("output_cost_per_image"))
+        per_image = found.get("input_cost_per_image") or found.get("output_cost_per_image")
+        if per_image is not None:
+            return float(per_image)
         if found.get("input_cost_per_pixel"):
             w, h = (int(n) for n in size.split("x"))
             return float(found["input_cost_per_pixel"]) * w * h

@@ -223,7 +223,9 @@ def display_text(content: str | list[dict], images: bool = True) -> str:
         parts = content_from_json(content)
     except ValueError:
         return str(content)
-    return describe(parts if images else tuple(p for p in parts if not isinstance(p, ImagePart)))
+    if isinstance(parts, tuple) and not images:
+        parts = tuple(p for p in parts if not isinstance(p, ImagePart))
+    return describe(parts)
 
 
 def images_of(ev: MessageDone) -> list[dict]:

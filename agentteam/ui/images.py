@@ -68,7 +68,7 @@ class ImageLines:
     def __init__(self, console: Console, work_dir: Path | None = None):
         self.console = console
         self.work_dir = work_dir
-        self.roots: tuple[Path, ...] = ()
+        self.roots: tuple[Path, ...] = (work_dir,) if work_dir else ()
         self.kind = protocol(console)
 
     def set_team_file(self, team_file: str) -> None:
@@ -90,7 +90,7 @@ class ImageLines:
         from ..images.encode import preview
         from ..images.files import ImageError, read
         try:
-            png = preview(read(path, self.roots or (self.work_dir,)), PREVIEW_SIDE)
+            png = preview(read(path, self.roots), PREVIEW_SIDE)
         except ImageError:
             return        # the line above already names it; nothing to draw
         self.console.file.write(escape(str(self.kind), png))
