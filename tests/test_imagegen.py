@@ -235,3 +235,14 @@ def test_describe_picture_sends_the_shipped_picture(cli, server, teams, monkeypa
     assert messages(r.events())[0]["images"] == [{"path": "../data/scene.png", "width": 320,
                                                   "height": 240}]
     assert json.dumps(r.events()).count("base64") == 0
+
+
+def test_models_checks_an_image_profile_without_buying_a_picture(cli, server, team_file):
+    server.models.append("dall-e-3")
+    r = cli("models", team(team_file), "--json", "--timeout", "5")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    rows = {x["profile"]: x for x in json.loads(r.stdout)}
+    assert rows["pic"]["healthy"] and rows["pic"]["listed"] and rows["pic"]["completion"] is None
+    assert [q.body.get("model") for q in server.completions()] == ["fake-model"]
+    assert drawings(server) == []
+
