@@ -346,17 +346,20 @@ def test_a_huge_or_corrupt_image_is_a_notice_and_the_run_goes_on(cli, server, te
 # -- images that code writes -----------------------------------------------------------------
 
 PLOT = """```python
+import os
 from PIL import Image
 Image.new("RGB", (300, 200), {color}).save("chart.png")
 open("notes.txt", "w").write("not an image")
+if not os.path.lexists("link.png"):
+    os.symlink("/etc/hostname", "link.png")
 print("saved")
 ```"""
 
 
 def test_images_a_block_writes_are_attached_and_frozen_as_they_were(cli, server, team_file,
                                                                     tmp_path):
-    """Each code result carries the images its blocks wrote; a later block that overwrites
-    chart.png does not change what the earlier result showed the Critic."""
+    """Each code result carries the images its blocks wrote (not other files, not links); a
+    later block that overwrites chart.png does not change what the earlier result showed."""
     text = TEAM.replace("{profile}", VISION.replace("{url}", server.url)).replace(
         "{task}", "Plot it.").replace(
         '  - {{name: Critic, system_message: "Critic. You look."}}',
