@@ -405,7 +405,7 @@ def _show_terminal(report, output: Optional[Path]) -> None:
     try:
         # notices and retries went to stderr live; a replay keeps them in the one stream
         console = Console(file=out, highlight=False, width=100 if out else None)
-        play(report, ConsoleView(console, console), console)
+        play(report, ConsoleView(console, console, work_dir=report.work_dir), console)
     finally:
         if out:
             out.close()

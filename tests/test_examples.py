@@ -3,6 +3,7 @@ default model resolution that lets them run with no `models:` section."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 
@@ -32,9 +33,9 @@ def test_cars_critic_end_to_end_in_the_sandbox(server, tmp_path):
     teams = tmp_path / "teams"
     shutil.copytree(ROOT / "teams", teams)
     server.models.append("gpt-4o-mini")
-    script(server, {"Coder": [CODER, "The plot is saved. TERMINATE"],
+    script(server, {"Coder": [CODER, "The plot is saved."], "(selector)": ["Critic"],
                     "Critic": ["{bugs: 9, transformation: 8, compliance: 9, type: 9, "
-                               "encoding: 8, aesthetics: 8} Looks good."]})
+                               "encoding: 8, aesthetics: 8} Looks good. TERMINATE"]})
     env = {"OPENAI_API_KEY": "sk-test-0123456789abcdefghij", "OPENAI_BASE_URL": server.url}
     r = run_process("run", teams / "cars_critic.yaml", "--json", cwd=tmp_path, env=env,
                     timeout=300)
@@ -48,6 +49,17 @@ def test_cars_critic_end_to_end_in_the_sandbox(server, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (teams / "groupchat" / "cars.csv").exists()      # copied in by `files:`
     assert ev[-1]["reason"] == "keyword"
+    # The plot is attached to the code result and reaches the Critic (gpt-4o-mini takes
+    # images, by LiteLLM's table) as the PNG itself: small enough to go as it is.
+    result = next(e for e in ev if e["type"] == "message" and e["kind"] == "code_result")
+    assert result["images"] == [{"path": "weight_vs_horsepower.png", "width": 512,
+                                 "height": 384}]
+    critic = next(q for q in server.completions()
+                  if q.headers.get("X-Agentteam-Agent") == "Critic").body["messages"]
+    sent = [p["image_url"]["url"] for m in critic if isinstance(m["content"], list)
+            for p in m["content"] if p["type"] == "image_url"]
+    assert sent == ["data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()]
+    assert "[image: weight_vs_horsepower.png 512x384]" in json.dumps(critic)
 
 
 def test_default_resolution_order(monkeypatch, server):

@@ -53,6 +53,8 @@ class MessageDone:
     kind: str = "text"
     incomplete: bool = False     # the stream broke off; content is what arrived
     truncated: bool = False      # the model stopped at its token limit (finish_reason length)
+    # The message's images: [{path (in the work dir) or url, width, height}], never bytes.
+    images: list[dict] = field(default_factory=list)
     type: Literal["message"] = "message"
 
 

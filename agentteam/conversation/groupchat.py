@@ -16,11 +16,13 @@ from typing import Callable, Generator, Iterator, Protocol
 
 from ..errors import AgentTeamError, ContextOverflow, Interrupted, TranscriptError
 from ..executors.base import CodeExecutor
+from ..images.pictures import Pictures, listed
 from ..models.base import ChatModel, Completion, Cut, Delta, Note, RetryNote
 from ..team import AgentSpec, TeamSpec, executes_code, executes_tools, human_input
 from . import codeblocks
 from .auto_reply import AutoReplying
 from .choosing import ChoosingSpeakers
+from .drawing import image_turn
 from .events import (
     EXIT_CODES,
     CodeRan,
@@ -84,6 +86,7 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
         self._partial: tuple[int, str, list[str]] | None = None
         self._started = 0.0
         self._redactor = StreamRedactor()
+        self.pictures = Pictures(team, lambda name: getattr(self.model, "profiles", {}).get(name))
 
     # -- public ----------------------------------------------------------------
     def run(self) -> Generator[Event, None, None]:
@@ -223,6 +226,8 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
             return (yield from self._tool_turn(agent))
         if agent.kind == "user_proxy":
             return (yield from self._proxy_turn(agent))
+        if agent.kind == "image_generator":
+            return (yield from image_turn(self, agent))
         return (yield from self._assistant_turn(agent))
 
     def _human_mode(self, agent: AgentSpec) -> str:
@@ -277,6 +282,7 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
                                                           source.round, executor.name),
                            round_no, kind="code_result")
         executor.wait_ready()
+        before = self.pictures.snapshot()
         results: list[CodeResult] = []
         skipped = 0
         runnable = [b for b in blocks if b.supported]
@@ -293,14 +299,18 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
                 break
         if not results and not unsupported:
             return None
-        return Message(agent.name, codeblocks.format_results(results, skipped, unsupported),
-                       round_no, kind="code_result")
+        content = self.pictures.from_code(
+            before, codeblocks.format_results(results, skipped, unsupported), agent.name, round_no)
+        yield from self._image_notes()
+        return Message(agent.name, content, round_no, kind="code_result")
 
     def _assistant_turn(self, agent: AgentSpec) -> Generator[Event, None, Message]:
         round_no = self.rounds + 1
         history = list(self.history)
         while True:
-            messages = with_introduction(agent_messages(agent, history), self.team)
+            messages = with_introduction(
+                agent_messages(agent, history, self.pictures.renderer(agent, history)), self.team)
+            yield from self._image_notes()
             try:
                 done = yield from self._call(agent.model, messages, agent.name, round_no,
                                              self._offered(agent))
@@ -376,13 +386,20 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
 
     # -- bookkeeping --------------------------------------------------------------------
     def _add(self, message: Message) -> Iterator[Event]:
+        message = self.pictures.with_tags(message)
+        yield from self._image_notes()
         self.history.append(message)
         self.rounds = message.round
         yield from self._emit(MessageDone(message.round, message.agent,
                                           content_to_json(message.content),
                                           message.usage.to_dict() if message.usage.calls else {},
                                           message.model, message.kind,
-                                          truncated=message.truncated))
+                                          truncated=message.truncated,
+                                          images=listed(message.content)))
+
+    def _image_notes(self) -> Iterator[Event]:
+        for text in self.pictures.drain():
+            yield from self._emit(Notice(text, "warning"))
 
     def _flush_partial(self) -> Iterator[Event]:
         if self._partial and self._partial[2]:

@@ -11,6 +11,7 @@ string content as it is.
 from __future__ import annotations
 
 import re
+from typing import Callable, Optional
 
 from ..team import AgentSpec, TeamSpec, system_message
 from ..team.flow import placeholders, render
@@ -18,9 +19,18 @@ from .messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 
 SELECTOR_INTRO = "You pick the next speaker of a group chat."
 
+# How a model that sees images is sent one: an OpenAI content part, or None (text only).
+ImageRenderer = Callable[[Message, ImagePart], Optional[dict]]
 
-def agent_messages(agent: AgentSpec, history: list[Message]) -> list[dict]:
-    """The prompt of ``agent``'s next turn."""
+
+def agent_messages(agent: AgentSpec, history: list[Message],
+                   images: ImageRenderer | None = None) -> list[dict]:
+    """The prompt of ``agent``'s next turn.
+
+    An image is always named in the text (``[image: plot.png 640x480]``); with
+    ``images`` (the agent's model takes them), others' images also follow as content
+    parts. The agent's own images stay text: models take images only from users.
+    """
     out: list[dict] = [{"role": "system", "content": system_message(agent)}]
     own_calls: set[str] = set()
     for m in history:
@@ -29,21 +39,26 @@ def agent_messages(agent: AgentSpec, history: list[Message]) -> list[dict]:
             out.append({"role": "assistant", "content": m.content} if own else
                        {"role": "user", "content": m.content, "name": m.agent})
         else:
-            out.extend(_with_parts(m, own, own_calls))
+            out.extend(_with_parts(m, own, own_calls, None if own else images))
     return out
 
 
-def _with_parts(m: Message, own: bool, own_calls: set[str]) -> list[dict]:
+def _with_parts(m: Message, own: bool, own_calls: set[str],
+                images: ImageRenderer | None = None) -> list[dict]:
     """A message with parts: tool calls and their results in the tool-calling shape for
     the agent that made the calls, as text for everyone else."""
     text: list[str] = []
     calls: list[dict] = []
     results: list[dict] = []
+    pictures: list[dict] = []
     for p in m.parts:
         if isinstance(p, TextPart):
             text.append(p.text)
         elif isinstance(p, ImagePart):
             text.append(p.label)
+            shown = images(m, p) if images else None
+            if shown:
+                pictures.append(shown)
         elif isinstance(p, ToolCallPart):
             if own:
                 own_calls.add(p.id)
@@ -68,7 +83,10 @@ def _with_parts(m: Message, own: bool, own_calls: set[str]) -> list[dict]:
         if body or calls:
             out.append(msg)
         return out + results
-    if body:
+    if pictures:
+        out.append({"role": "user", "content": [{"type": "text", "text": body}, *pictures],
+                    "name": m.agent})
+    elif body:
         out.append({"role": "user", "content": body, "name": m.agent})
     # The results answer this agent's own calls: they must follow its tool_calls directly.
     return results + out

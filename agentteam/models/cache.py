@@ -75,13 +75,41 @@ class CachedModel:
         self._store(path, value)
         return done
 
+    def generate(self, profile: str, request, agent: str):
+        """An image from the cache (its bytes stored beside the entry), else drawn and kept."""
+        from .imagegen import Picture
+        key = self.key(profile, [{"image_request": vars(request)}], agent)
+        path = self.dir / key[:2] / f"{key}.json"
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            data = path.with_suffix(".image").read_bytes()
+        except (OSError, ValueError):
+            stored = None
+        if isinstance(stored, dict):
+            self.hits += 1
+            usage = Usage.from_dict(stored.get("usage"))
+            usage.calls, usage.cost, usage.seconds = 0, 0.0, 0.0
+            return Picture(data, stored.get("profile", profile), usage,
+                           stored.get("revised_prompt"))
+        self.misses += 1
+        done = yield from self.inner.generate(profile, request, agent)   # type: ignore[attr-defined]
+        if done.data is not None:
+            self._store(path.with_suffix(".image"), done.data)
+            self._store(path, {"profile": done.profile, "usage": done.usage.to_dict(),
+                               "revised_prompt": done.revised_prompt})
+        return done
+
     @staticmethod
-    def _store(path: Path, value: dict) -> None:
+    def _store(path: Path, value: dict | bytes) -> None:
         """Write atomically, so a crash never leaves a torn cache entry."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(value, f)
+        if isinstance(value, bytes):
+            with os.fdopen(fd, "wb") as b:
+                b.write(value)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(value, f)
         os.replace(tmp, path)
 
     def __getattr__(self, name):       # profiles etc. of the wrapped model

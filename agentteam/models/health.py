@@ -101,9 +101,17 @@ def check_profile(p: Profile, timeout: float = 15.0, call: bool = True) -> Healt
                     h.problem = (f"model `{p.served_name}` is not served by {p.endpoint}; "
                                  f"it serves: {', '.join(ids[:8])}")
                     return h
-    if call:
+    if call and not draws(p):       # an image model: a check would cost an image
         _complete(p, h, timeout)
     return h
+
+
+def draws(p: Profile) -> bool:
+    """Is this an image generation model (by LiteLLM's table, or by its name)?"""
+    from .prices import entry
+    found = entry(p.model) or {}
+    return found.get("mode") == "image_generation" or \
+        p.served_name.startswith(("dall-e", "gpt-image", "imagen"))
 
 
 def _complete(p: Profile, h: Health, timeout: float) -> None:

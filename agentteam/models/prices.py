@@ -30,12 +30,18 @@ def _table() -> dict:
         return _TABLE
 
 
-def cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """Dollars for these tokens, or None when the model has no known price."""
+def entry(model: str) -> dict | None:
+    """The table's facts about a model: by its LiteLLM id, else by its name alone."""
     table = _table()
     name = model.split("/", 1)[1] if "/" in model else model
-    entry = table.get(model) or table.get(name)
-    if not entry or "input_cost_per_token" not in entry:
+    found = table.get(model) or table.get(name)
+    return found if isinstance(found, dict) else None
+
+
+def cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """Dollars for these tokens, or None when the model has no known price."""
+    found = entry(model)
+    if not found or "input_cost_per_token" not in found:
         return None
-    return (prompt_tokens * entry.get("input_cost_per_token", 0)
-            + completion_tokens * entry.get("output_cost_per_token", 0))
+    return (prompt_tokens * found.get("input_cost_per_token", 0)
+            + completion_tokens * found.get("output_cost_per_token", 0))

@@ -50,6 +50,7 @@ class Profile:
     # False for servers that cannot stream a reply that may call tools (llama-cpp-python's
     # chatml-function-calling): such a reply is asked for whole.
     stream_tools: bool = True
+    vision: bool | None = None    # the team file's `vision:` (None: LiteLLM's table decides)
 
     @property
     def provider(self) -> str:
@@ -58,7 +59,7 @@ class Profile:
             return self.params["custom_llm_provider"]
         if "/" in self.model:
             return self.model.split("/", 1)[0]
-        if self.model.startswith(("gpt-", "o1", "o3", "o4", "chatgpt", "text-")):
+        if self.model.startswith(("gpt-", "o1", "o3", "o4", "chatgpt", "text-", "dall-e")):
             return "openai"
         if self.model.startswith("claude"):
             return "anthropic"
@@ -160,7 +161,8 @@ def _profile(name: str, spec: ModelProfile, env, origin: str = "team file") -> P
     return Profile(name=name, model=spec.model or "", params=params,
                    fallbacks=list(spec.fallbacks), num_retries=spec.num_retries,
                    timeout=spec.timeout, first_token_timeout=spec.first_token_timeout,
-                   max_retry_wait=spec.max_retry_wait, key_source=key_source, origin=origin)
+                   max_retry_wait=spec.max_retry_wait, key_source=key_source, origin=origin,
+                   vision=spec.vision)
 
 
 def check_base_url(url: str, where: str) -> str:

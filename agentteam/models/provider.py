@@ -252,6 +252,12 @@ class ProviderModel:
         assert last is not None
         raise last
 
+    def generate(self, profile: str, request, agent: str):
+        """Draw an image (``imagegen.ImageRequest``) with this profile: yields RetryNote,
+        returns an ``imagegen.Picture``."""
+        from . import imagegen
+        return (yield from imagegen.generate(self.profiles, profile, request, agent, self._sleep))
+
     def _with_retries(self, p: Profile, messages: list[dict], agent: str,
                       tools: list[dict] | None = None) -> Stream:
         attempt = 0
@@ -327,7 +333,7 @@ class ProviderModel:
             # Some servers (llama.cpp's among them) report no usage when streaming:
             # count one token per streamed piece and ~4 characters per prompt token
             # (and per character of the tool calls' names and arguments).
-            prompt = sum(len(str(m.get("content") or "")) for m in messages) // 4
+            prompt = sum(len(_text(m.get("content"))) for m in messages) // 4
             written = len(parts) + sum(len(c["name"]) + len(c["arguments"]) for c in calls) // 4
             counted = _usage(p, prompt, written, seconds)
             counted.estimated = True
@@ -436,6 +442,13 @@ def _choice(p: Profile, chunk) -> tuple[str | None, str | None]:
 def _tokens(usage, name: str) -> int:
     value = getattr(usage, name, 0)
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _text(content) -> str:
+    """The text of message content (a string, or content parts: images left out)."""
+    if isinstance(content, list):
+        return "".join(str(c.get("text") or "") for c in content if isinstance(c, dict))
+    return str(content or "")
 
 
 def _usage(p: Profile, prompt: int, completion: int, seconds: float) -> Usage:

@@ -50,3 +50,16 @@ class ReplayModel:
         yield Delta(text)
         return Completion(text, profile, Usage(calls=0), content,
                           truncated=nxt.truncated and agent != SELECTOR)
+
+    def generate(self, profile: str, request, agent: str):
+        """An image generator's turn: its recorded message, image parts and all (the files
+        are the recorded run's, in the work dir)."""
+        from .imagegen import Picture
+        nxt = self._next()
+        if agent != nxt.agent:
+            raise ReplayDiverged(f"at round {nxt.round} the run asked {agent} to draw, but "
+                                 f"{self.source} recorded {nxt.agent}; the conversation "
+                                 "diverged from the recording")
+        self.position += 1
+        yield from ()
+        return Picture(None, profile, Usage(calls=0), content=nxt.content)

@@ -20,6 +20,7 @@ from ..files import NotRegularFile, TooLarge, read_limited
 from . import yamlsafe
 from .checks import flow_problems
 from .flow import Condition, TransitionRule
+from .images import image_generator_problems
 from .schema import (
     KEYLESS,
     LITERAL_KEY_RE,
@@ -160,6 +161,9 @@ def _from_pydantic(err: ErrorDetails, loc: tuple, positions: dict, file: str) ->
         options = re.findall(r"'([^']*)'", expected)
         return Problem(file, line, col, path,
                        f"`{got}` is not one of {expected}{_did_you_mean(got, options)}")
+    if kind == "string_pattern_mismatch" and loc[-1] == "size":
+        return Problem(file, line, col, path, f"{err['input']!r} is not an image size: write "
+                       "WIDTHxHEIGHT (like 1024x1024) or auto")
     if kind == "string_pattern_mismatch":
         what = "letters, digits, _ and -" if "A-Z" in err["ctx"]["pattern"] \
             else "lowercase letters, digits and -"
@@ -214,6 +218,8 @@ def _cross_check(data: dict, positions: dict, file: str, env,
                     if key in a:
                         add(("agents", i, key), f"`{key}` applies only to agents with "
                             "`kind: user_proxy`")
+            for loc, msg in image_generator_problems(a, models):
+                add(("agents", i, *loc), msg)
     seen: dict[str, int] = {}
     for i, name in named:
         if name in seen:

@@ -32,6 +32,8 @@ IMAGE_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                       r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
                       r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
                       r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$")
+# An image size for image models: 1024x1024, 1792x1024, ... or auto.
+IMAGE_SIZE_RE = r"^([1-9][0-9]{1,4}x[1-9][0-9]{1,4}|auto)$"
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmg]?)b?\s*$", re.IGNORECASE)
 
 DEFAULT_CODER = (
@@ -86,6 +88,8 @@ class ModelProfile(_Strict):
     reasoning_effort: Optional[str] = None
     extra_headers: Optional[dict[str, str]] = None
     custom_llm_provider: Optional[str] = None
+    # Does the model take images? Unset: LiteLLM's model table says, else no.
+    vision: Optional[bool] = None
     extra: dict[str, Any] = Field(default_factory=dict)  # any other LiteLLM parameter
 
     @field_validator("filter_dict", mode="before")
@@ -251,7 +255,7 @@ class Budget(_Strict):
 
 class AgentSpec(_Strict):
     name: str = Field(pattern=AGENT_RE)
-    kind: Literal["assistant", "user_proxy"] = "assistant"
+    kind: Literal["assistant", "user_proxy", "image_generator"] = "assistant"
     description: Optional[str] = None
     system_message: Optional[str] = None
     model: str = "default"
@@ -261,6 +265,10 @@ class AgentSpec(_Strict):
     max_consecutive_auto_reply: Optional[int] = Field(None, ge=0)
     tools: list[str] = Field(default_factory=list)    # tool names, `server.tool`, `server.*`
     execute_tools: Optional[bool] = None              # default: true for a user proxy
+    # kind: image_generator only (see docs/images.md)
+    prompt_template: Optional[str] = None
+    size: Optional[str] = Field(None, pattern=IMAGE_SIZE_RE)
+    quality: Optional[Literal["standard", "hd", "low", "medium", "high", "auto"]] = None
 
 
 class TeamSpec(_Strict):
@@ -346,6 +354,8 @@ def system_message(agent: AgentSpec) -> str:
         return agent.system_message
     if agent.kind == "user_proxy":
         return "A human admin."
+    if agent.kind == "image_generator":
+        return "Image generator. Draws a picture of the last request in the chat."
     return DEFAULT_CODER if "coder" in agent.name.lower() else DEFAULT_ASSISTANT
 
 

@@ -285,6 +285,12 @@ class _Handler(BaseHTTPRequestHandler):
                                    {"role": "user", "content": prompt}]}
             return self._ollama(body, split_reply(self.fake.responder(shaped, self._agent())),
                                 key="response")
+        if self.path.split("?")[0].endswith("/images/generations"):   # see fakeimages.py
+            fault = self.fake._next_fault()
+            if fault and self._fault(fault):
+                return
+            from .fakeimages import answer
+            return self._json(200, answer(body))
         if "chat" not in self.path:
             return self._error(404, f"no route {self.path}")
         model = body.get("model", "")

@@ -9,6 +9,7 @@ passes ``safe`` first (no secret, no control character that acts).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.syntax import Syntax
@@ -31,7 +32,8 @@ from ..conversation.events import (
     map_text,
     to_dict,
 )
-from ..conversation.messages import content_from_json, describe
+from ..conversation.messages import ImagePart, content_from_json, describe
+from .images import ImageLines
 from .safe import json_line, safe
 from .toolview import call_line, result_text
 
@@ -104,8 +106,10 @@ class ConsoleView:
     """Renders events for a person. ``quiet`` shows only the end of the run."""
 
     def __init__(self, console: Console | None = None, err: Console | None = None,
-                 quiet: bool = False, typed_by_person: frozenset[str] = frozenset()):
+                 quiet: bool = False, typed_by_person: frozenset[str] = frozenset(),
+                 work_dir: Path | None = None):
         self.console = console or Console(highlight=False)
+        self.images = ImageLines(self.console, work_dir)   # where previews are read from
         # in chat, what the person typed is already on screen: not shown again
         self.typed_by_person = typed_by_person
         self.err = err or Console(stderr=True, highlight=False)
@@ -132,6 +136,7 @@ class ConsoleView:
     def _run_started(self, ev: RunStarted) -> None:
         for a in ev.agents:
             self.color(a)
+        self.images.set_team_file(ev.team_file)
         what = "resuming" if ev.resumed_at is not None else "running"
         self.console.print(Text.assemble((f"{what} ", "dim"), (ev.team, "bold"),
                                          (f" · agents: {', '.join(ev.agents)}", "dim")))
@@ -148,6 +153,7 @@ class ConsoleView:
         self.stream.feed(ev.text)
 
     def _message(self, ev: MessageDone) -> None:
+        images = images_of(ev)
         if self.stream is not None:      # it was streamed: just close it
             self.stream.end()
             self.stream = None
@@ -157,13 +163,15 @@ class ConsoleView:
             elif ev.truncated:
                 self.console.print(Text("[reply cut short at the model's token limit; kept as "
                                         "truncated]", style="yellow"))
+            self.images.show(images)
             return
         if ev.kind == "code_result" and ev.round in self.results_shown \
                 or ev.kind == "tool_result" \
                 or (ev.agent in self.typed_by_person and ev.round > 0):
-            return      # shown already (as code_result/tool events, or typed at the prompt)
-        text = display_text(ev.content, calls=False)
-        if not text:
+            self.images.show(images)    # the text was shown already (as code_result/tool
+            return                      # events, or typed at the prompt); not the images
+        text = display_text(ev.content, calls=False, images=False)
+        if not text and not images:
             return
         # a code_result without code_result events: no code ran (executor none, or
         # only unsupported languages), and the proxy's words say why
@@ -172,6 +180,7 @@ class ConsoleView:
         stream = _CodeStream(self.console)
         stream.feed(text)
         stream.end()
+        self.images.show(images)
 
     def _code_result(self, ev: CodeRan) -> None:
         self.results_shown.add(ev.round)
@@ -224,9 +233,10 @@ class ConsoleView:
             self.console.print(Text(f"transcript: {ev.transcript}", style="dim"))
 
 
-def display_text(content: str | list[dict], calls: bool = True) -> str:
+def display_text(content: str | list[dict], calls: bool = True, images: bool = True) -> str:
     """A message's content as the terminal shows it: text, with other parts labelled
-    (tool calls left out with ``calls=False``: their own events show them)."""
+    (tool calls left out with ``calls=False``: their own events show them; images left
+    out with ``images=False``: they are shown on lines of their own)."""
     if isinstance(content, str):
         return content
     try:
@@ -235,7 +245,21 @@ def display_text(content: str | list[dict], calls: bool = True) -> str:
         return str(content)
     if not calls and not isinstance(parts, str):
         parts = tuple(p for p in parts if p.type != "tool_call")
+    if isinstance(parts, tuple) and not images:
+        parts = tuple(p for p in parts if not isinstance(p, ImagePart))
     return describe(parts)
+
+
+def images_of(ev: MessageDone) -> list[dict]:
+    """A message's images: its ``images`` list, or (a transcript from before it had one)
+    the image parts of its content."""
+    listed = getattr(ev, "images", None)
+    if listed:
+        return [i for i in listed if isinstance(i, dict)]
+    if isinstance(ev.content, list):
+        return [{k: p.get(k) for k in ("path", "url", "width", "height")}
+                for p in ev.content if isinstance(p, dict) and p.get("type") == "image"]
+    return []
 
 
 def usage_table(usage: dict) -> Table:
