@@ -36,10 +36,13 @@ agents:
 """
 
 
-def our_containers() -> list:
+def our_containers(pid: int | None = None) -> list:
+    """agentteam's containers (those of the run with process ``pid``, when given: other
+    runs on a shared Docker engine come and go meanwhile)."""
     from agentteam.executors.docker import client
+    label = "agentteam" if pid is None else f"agentteam.pid={pid}"
     # sparse: a container another run removes meanwhile must not break the listing
-    return client().containers.list(all=True, sparse=True, filters={"label": "agentteam"})
+    return client().containers.list(all=True, sparse=True, filters={"label": label})
 
 
 def start(team, tmp_path):
@@ -65,19 +68,18 @@ def events(t):
 
 @docker
 def test_ctrl_c_during_code_execution_removes_the_container(server, team_file, tmp_path):
-    before = {c.id for c in our_containers()}
     script(server, {"Coder": ["```python\nimport time\nprint('working', flush=True)\n"
                               "time.sleep(100)\n```"]})
     team = team_file(TEAM, selection="round_robin", executor="docker")
     proc, t = start(team, tmp_path)
     wait_for(t, '"agent": "Coder"')
     time.sleep(3)            # the proxy is now running the block in the container
-    assert {c.id for c in our_containers()} - before
+    assert our_containers(proc.pid)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err
     assert events(t)[-1]["reason"] == "interrupted"
-    assert {c.id for c in our_containers()} - before == set()
+    assert our_containers(proc.pid) == []
     # and the run can be resumed: the unrun code is still pending
     script(server, {"Coder": ["done TERMINATE"]})
     r = run_process("run", "--resume", t, "--json", "--executor", "none", cwd=tmp_path)
