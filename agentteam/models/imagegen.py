@@ -11,7 +11,6 @@ table, per image, per pixel or per token, whichever it knows.
 from __future__ import annotations
 
 import base64
-import os
 import time
 from dataclasses import dataclass
 from typing import Callable, Generator
@@ -97,19 +96,7 @@ def draw(p: Profile, request: ImageRequest, agent: str = "") -> Picture:
 def _wire(p: Profile, request: ImageRequest, agent: str) -> dict:
     import httpx
     name = p.served_name
-    key = p.params.get("api_key") or os.environ.get(wire.WIRE_PROVIDERS[p.provider], "")
-    base = (p.params.get("api_base") or "https://api.openai.com/v1").rstrip("/")
-    headers = {"Content-Type": "application/json", **(p.params.get("extra_headers") or {})}
-    if agent:
-        headers[wire.AGENT_HEADER] = wire.header_value(agent)
-    if p.provider == "azure":
-        url = f"{base}/openai/deployments/{name}/images/generations" \
-              f"?api-version={p.params['api_version']}"
-        headers["api-key"] = key
-    else:
-        url = f"{base}/images/generations"
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
+    url, headers, key = wire.endpoint(p, "images/generations", agent)
     if not key and not p.params.get("api_base"):
         raise pe.missing_key(p)
     body: dict = {"model": name, "prompt": request.prompt, "n": 1}

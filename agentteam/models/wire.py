@@ -78,20 +78,8 @@ class WireClient:
                 tools: list[dict] | None = None) -> tuple[str, dict, dict]:
         """URL, headers and JSON body of a streamed chat completion for this profile."""
         name = p.served_name
-        key = p.params.get("api_key") or os.environ.get(WIRE_PROVIDERS[p.provider], "")
-        base = (p.params.get("api_base") or "https://api.openai.com/v1").rstrip("/")
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-        headers.update(p.params.get("extra_headers") or {})
-        if agent:
-            headers[AGENT_HEADER] = header_value(agent)
-        if p.provider == "azure":
-            url = f"{base}/openai/deployments/{name}/chat/completions" \
-                  f"?api-version={p.params['api_version']}"
-            headers["api-key"] = key
-        else:
-            url = f"{base}/chat/completions"
-            if key:
-                headers["Authorization"] = f"Bearer {key}"
+        url, headers, key = endpoint(p, "chat/completions", agent)
+        headers.setdefault("Accept", "text/event-stream")   # extra_headers may set it
         if not key and p.provider in ("openai", "azure") and not p.params.get("api_base"):
             raise pe.missing_key(p)
         body = {"model": name, "messages": messages, "stream": True,
@@ -240,6 +228,26 @@ def _lines(r) -> Iterator[bytes]:
             tail.append(chunk[start:])
     if tail:
         yield b"".join(tail).rstrip(b"\r")
+
+
+def endpoint(p: Profile, path: str, agent: str = "") -> tuple[str, dict, str]:
+    """URL, headers and key for ``path`` (``chat/completions``, ``images/generations``) on
+    this profile's OpenAI-wire endpoint: Azure's deployment path and ``api-key``, a Bearer
+    key elsewhere, the profile's extra headers and the agent the call is for."""
+    key = p.params.get("api_key") or os.environ.get(WIRE_PROVIDERS[p.provider], "")
+    base = (p.params.get("api_base") or "https://api.openai.com/v1").rstrip("/")
+    headers = {"Content-Type": "application/json", **(p.params.get("extra_headers") or {})}
+    if agent:
+        headers[AGENT_HEADER] = header_value(agent)
+    if p.provider == "azure":
+        url = f"{base}/openai/deployments/{p.served_name}/{path}" \
+              f"?api-version={p.params['api_version']}"
+        headers["api-key"] = key
+    else:
+        url = f"{base}/{path}"
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+    return url, headers, key
 
 
 def header_value(agent: str) -> str:
