@@ -9,6 +9,7 @@ kept as they are; renderers show their fields generically.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -164,6 +165,14 @@ def parts(content) -> list[dict]:
     except (ValueError, AttributeError, TypeError):
         return [{"type": "text", "text": str(content)}]
     return [dict(p) for p in content]
+
+
+def pretty_arguments(arguments) -> str:
+    """A tool call's arguments as indented JSON (as written when they are not JSON)."""
+    try:
+        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(arguments)
 
 
 def segments(text: str) -> list[tuple[str | None, str]]:

@@ -23,7 +23,7 @@ from pygments.lexers.special import TextLexer
 from pygments.util import ClassNotFound
 
 from . import report_svg as svg
-from .report import SELECTOR, RunReport, parts, scope_of, segments, visible
+from .report import SELECTOR, RunReport, parts, pretty_arguments, scope_of, segments, visible
 
 MAX_IMAGE_BYTES = 25 * 1024 * 1024
 _LEXERS = {"py": "python", "python3": "python", "sh": "bash", "shell": "bash", "zsh": "bash",
@@ -178,7 +178,7 @@ def _part(report: RunReport, p: dict) -> str:
     if kind == "tool_call":
         return (f'<details class="tool"><summary>tool call <b>{escape(str(p.get("name")))}</b> '
                 f'({escape(str(p.get("id")))})</summary>'
-                f'{code_html(_pretty(p.get("arguments", "")), "json")}</details>')
+                f'{code_html(pretty_arguments(p.get("arguments", "")), "json")}</details>')
     if kind == "tool_result":
         fail = p.get("is_error")
         return (f'<details class="tool{" fail" if fail else ""}"{" open" if fail else ""}>'
@@ -249,13 +249,6 @@ def _image_data(work_dir: Path | None, name: str) -> tuple[str | None, str]:
 
 def _missing(label: str) -> str:
     return f'<div class="missing">{escape(label)}</div>'
-
-
-def _pretty(arguments) -> str:
-    try:
-        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return str(arguments)
 
 
 def _generic(ev: dict) -> str:

@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from .report import RunReport, parts, scope_of, segments, visible
+from .report import RunReport, parts, pretty_arguments, scope_of, segments, visible
 
 _TICKS = re.compile(r"`{3,}")
 
@@ -107,7 +107,7 @@ def _part(report: RunReport, p: dict, base: Path) -> str:
         return _image(report, p, base)
     if kind == "tool_call":
         return f"**tool call** `{p.get('name')}` (id `{p.get('id')}`)\n\n" + \
-            fence(_pretty(p.get("arguments", "")), "json")
+            fence(pretty_arguments(p.get("arguments", "")), "json")
     if kind == "tool_result":
         label = "tool error" if p.get("is_error") else "tool result"
         return f"**{label}** `{p.get('name')}` (id `{p.get('id')}`)\n\n" + \
@@ -127,13 +127,6 @@ def _image(report: RunReport, p: dict, base: Path) -> str:
     link = Path(os.path.relpath(where, base)).as_posix()
     missing = "" if where.is_file() else " (missing)"
     return f"![{name}{size}{missing}](<{link}>)"
-
-
-def _pretty(arguments) -> str:
-    try:
-        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return str(arguments)
 
 
 def _generic(ev: dict) -> str:
