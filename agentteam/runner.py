@@ -323,7 +323,8 @@ class TeamRun:
         yield from map(redact_event, p.notices)
         notices: list[Event] = []
         try:
-            with LocalServers(p.profiles, on_notice=notices.append) as local:
+            with LocalServers(p.profiles, on_notice=notices.append,
+                              names=[a.name for a in p.team.agents]) as local:
                 local.start()
                 yield from map(redact_event, notices)
                 self.chat = GroupChat(p.team, p.model(self.req.no_cache), p.executor, self.human,

@@ -26,7 +26,8 @@ class ChoosingSpeakers:
     history: list[Message]
     rounds: int
     _force_next: str | None
-    _call: Callable[..., Generator[Event, None, Completion]]
+    _call: Callable[..., Generator[Event, None, Completion]]   # (profile, prompt, who,
+    # round, choices): with choices, the model may answer only one of those names
     _emit: Callable[[Event], Iterator[Event]]
     _ask: Callable[[str], str]
 
@@ -58,7 +59,7 @@ class ChoosingSpeakers:
         profile = self.team.speaker_selection.model or "default"
         for attempt in (0, 1):
             try:
-                done = yield from self._call(profile, prompt, SELECTOR, None)
+                done = yield from self._call(profile, prompt, SELECTOR, None, allowed)
             except ModelError as e:
                 fallback = self.selector.fallback(last, allowed)
                 return fallback, f"selector model failed ({e}); next in order"

@@ -286,10 +286,12 @@ class GroupChat(ChoosingSpeakers):
                 yield from self._emit(Notice(f"{agent.name}: context full; dropped the oldest "
                                              "message after the task", "warning"))
 
-    def _call(self, profile: str, messages: list[dict], who: str,
-              round_no: int | None) -> Generator[Event, None, Completion]:
-        """Stream a completion, relaying deltas (when ``round_no``) and retries as events."""
-        stream = self.model.stream(profile, messages, who)
+    def _call(self, profile: str, messages: list[dict], who: str, round_no: int | None,
+              choices: list[str] | None = None) -> Generator[Event, None, Completion]:
+        """Stream a completion, relaying deltas (when ``round_no``) and retries as events;
+        ``choices``: a speaker selection among these names."""
+        stream = self.model.stream(profile, messages, who, choices=choices) if choices \
+            else self.model.stream(profile, messages, who)
         shown: list[str] = []       # the reply streamed so far (self._partial's text)
         if round_no is not None:
             yield from self._emit(MessageStarted(round_no, who, profile))

@@ -59,4 +59,8 @@ class ChatModel(Protocol):
     HTTP transports pass it on in the ``X-Agentteam-Agent`` header.
     """
 
-    def stream(self, profile: str, messages: list[dict], agent: str) -> Stream: ...
+    def stream(self, profile: str, messages: list[dict], agent: str,
+               choices: list[str] | None = None) -> Stream:
+        """``choices`` (a speaker selection's names, passed only when there are some): a
+        model that can answers only one of them; others may ignore it."""
+        ...

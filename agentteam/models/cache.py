@@ -42,7 +42,8 @@ class CachedModel:
                           default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def stream(self, profile: str, messages: list[dict], agent: str) -> Stream:
+    def stream(self, profile: str, messages: list[dict], agent: str,
+               choices: list[str] | None = None) -> Stream:
         key = self.key(profile, messages, agent)
         path = self.dir / key[:2] / f"{key}.json"
         try:
@@ -56,7 +57,8 @@ class CachedModel:
             usage.calls, usage.cost, usage.seconds = 0, 0.0, 0.0
             return Completion(stored["text"], stored.get("profile", profile), usage)
         self.misses += 1
-        done = yield from self.inner.stream(profile, messages, agent)
+        done = yield from (self.inner.stream(profile, messages, agent, choices=choices)
+                           if choices else self.inner.stream(profile, messages, agent))
         self._store(path, {"text": done.text, "profile": done.profile,
                            "usage": done.usage.to_dict()})
         return done

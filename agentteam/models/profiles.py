@@ -42,6 +42,7 @@ class Profile:
     max_retry_wait: float = 60.0
     key_source: str = ""          # "$OPENAI_API_KEY", "OAI_CONFIG_LIST[0]", ... never the key
     origin: str = ""              # why this profile exists (for `models` and notices)
+    embedded: bool = False        # served by agentteam's own llama.cpp server (localmodel)
 
     @property
     def provider(self) -> str:

@@ -33,7 +33,8 @@ class ReplayModel:
                                  f"(it ends at round {last}); the conversation diverged")
         return self.replies[self.position]
 
-    def stream(self, profile: str, messages: list[dict], agent: str) -> Stream:
+    def stream(self, profile: str, messages: list[dict], agent: str,
+               choices: list[str] | None = None) -> Stream:
         nxt = self._next()
         content = None
         if agent == SELECTOR:

@@ -18,6 +18,7 @@ import time
 from typing import Generator
 
 from ..errors import ModelError
+from . import embedded
 from . import provider_errors as pe
 from .profiles import Profile
 
@@ -80,14 +81,16 @@ class WireClient:
                   f"?api-version={p.params['api_version']}"
             headers["api-key"] = key
         else:
-            url = f"{base}/chat/completions"
+            url = f"{base}/completions" if p.embedded else f"{base}/chat/completions"
             if key:
                 headers["Authorization"] = f"Bearer {key}"
         if not key and p.provider in ("openai", "azure") and not p.params.get("api_base"):
             raise pe.missing_key(p)
-        body = {"model": name, "messages": messages, "stream": True,
-                "stream_options": {"include_usage": True}}
+        body = embedded.body(messages, agent) if p.embedded else \
+            {"model": name, "messages": messages, "stream": True}
+        body["stream_options"] = {"include_usage": True}
         body.update({k: p.params[k] for k in _BODY_PARAMS if p.params.get(k) is not None})
+        body.update(p.params.get("extra_body") or {})   # a backend's own fields (vLLM, ...)
         return url, headers, body
 
     def stream(self, p: Profile, messages: list[dict], agent: str = "") -> Generator[str | dict, None, None]:
@@ -112,7 +115,9 @@ class WireClient:
                         break
                     chunk = _parse(p, data)
                     for choice in chunk.get("choices") or []:
-                        text = (choice.get("delta") or {}).get("content")
+                        # chat chunks carry a delta; /v1/completions chunks (the
+                        # embedded model) carry text
+                        text = (choice.get("delta") or {}).get("content") or choice.get("text")
                         if text:
                             parts.append(text)
                             yield text

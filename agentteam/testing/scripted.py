@@ -46,7 +46,8 @@ class ScriptedModel:
         if left:
             raise AssertionError(f"replies never used: {left}")
 
-    def stream(self, profile: str, messages: list[dict], agent: str):
+    def stream(self, profile: str, messages: list[dict], agent: str,
+               choices: list[str] | None = None):
         self.calls.append((profile, messages, agent))
         queue = self.queues.get(agent) or self.queues.get(None)
         if queue:

@@ -216,23 +216,25 @@ def display_text(content: str | list[dict]) -> str:
 
 
 def usage_table(usage: dict) -> Table:
-    """Tokens, cost and time per agent and per model."""
+    """Tokens, cost and time per agent and per model; a ``cached`` column (prompt tokens
+    the provider's prompt cache held) when any call had some."""
     table = Table(title=None, show_edge=False, pad_edge=False, box=None)
-    for col in ("", "calls", "prompt", "completion", "cost $", "model time"):
-        table.add_column(col, justify="left" if not col else "right")
-
-    def row(label: str, u: dict, style: str = "") -> None:
-        cost = "—" if u.get("cost") is None else f"{u['cost']:.4f}"
-        table.add_row(Text(label, style=style), str(u.get("calls", 0)),
-                      str(u.get("prompt_tokens", 0)), str(u.get("completion_tokens", 0)),
-                      cost, f"{u.get('seconds', 0):.1f}s")
-
-    for name, u in (usage.get("agents") or {}).items():
-        row(name, u)
-    for name, u in (usage.get("models") or {}).items():
-        row(f"model {name}", u, "dim")
+    rows = [(name, u, "") for name, u in (usage.get("agents") or {}).items()]
+    rows += [(f"model {name}", u, "dim") for name, u in (usage.get("models") or {}).items()]
     if usage.get("total"):
-        row("total", usage["total"], "bold")
+        rows.append(("total", usage["total"], "bold"))
+    cached = any(u.get("cached_tokens") for _, u, _ in rows)
+    cols = ("", "calls", "prompt") + (("cached",) if cached else ()) + \
+        ("completion", "cost $", "model time")
+    for col in cols:
+        table.add_column(col, justify="left" if not col else "right")
+    for label, u, style in rows:
+        cost = "—" if u.get("cost") is None else f"{u['cost']:.4f}"
+        cells = [str(u.get("calls", 0)), str(u.get("prompt_tokens", 0))]
+        if cached:
+            cells.append(str(u.get("cached_tokens", 0)))
+        cells += [str(u.get("completion_tokens", 0)), cost, f"{u.get('seconds', 0):.1f}s"]
+        table.add_row(Text(label, style=style), *cells)
     return table
 
 
