@@ -75,7 +75,10 @@ def selector_messages(team: TeamSpec, history: list[Message], allowed: list[str]
                       retry: str = "") -> list[dict]:
     """The compact prompt for the selector model: roles, recent messages, the candidates.
 
-    ``retry`` says what was wrong with the previous answer, for the second try.
+    The last message is shown up to ``max_chars_per_message`` (its head and its end, where
+    a request to someone usually is), the ones before it only by their first sixth of
+    that, whitespace collapsed. ``retry`` says what was wrong with the previous answer,
+    for the second try.
     """
     sel = team.speaker_selection
     roles = []
@@ -84,14 +87,18 @@ def selector_messages(team: TeamSpec, history: list[Message], allowed: list[str]
             role = a.description or _first_sentence(system_message(a))
             roles.append(f"- {a.name}: {role}")
     lines = []
-    for m in history[-sel.recent_messages:]:
-        text = describe(m.content).strip()
-        if len(text) > sel.max_chars_per_message:
-            half = sel.max_chars_per_message // 2
-            text = text[:half] + " … " + text[-half:]
+    recent = history[-sel.recent_messages:]
+    for i, m in enumerate(recent):
+        text = " ".join(describe(m.content).split())
+        if i == len(recent) - 1:     # the last message decides most: its head and its end
+            if len(text) > sel.max_chars_per_message:
+                half = sel.max_chars_per_message // 2
+                text = text[:half] + " … " + text[-half:]
+        elif len(text) > sel.max_chars_per_message // 6:    # earlier ones: what they were
+            text = text[:sel.max_chars_per_message // 6] + " …"
         lines.append(f"[{m.agent}] {text}")
     system = (f"{SELECTOR_INTRO} Candidates:\n" + "\n".join(roles) +
-              "\nAnswer with exactly one candidate name and nothing else.")
+              "\nAnswer with one name only.")
     user = "Recent messages:\n" + "\n".join(lines) + \
         f"\n\nWho speaks next? One of: {', '.join(allowed)}."
     if retry:
