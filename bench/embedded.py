@@ -3,8 +3,9 @@ of N rounds per version, the versions interleaved on the same machine.
 
     python bench/embedded.py [--rounds 10] [--reps 1] [--before main]
 
-"before" is the code of a git ref (``git archive``, nothing checked out), "after" this
-working tree; each run imports its own copy (PYTHONPATH). Prints one JSON object per run:
+"before" and "after" are the code of two git refs (``git archive``, nothing checked out;
+"after" defaults to HEAD, so editing the tree during a run changes nothing); each run
+imports its own copy (PYTHONPATH). Prints one JSON object per run:
 seconds per round (between the arrivals of two messages on ``--json``), the selector's
 calls, seconds and tokens, the whole run's seconds. ``bench.py`` turns them into a table.
 """
@@ -92,18 +93,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--before", default="main", help="git ref of the code before")
+    parser.add_argument("--after", default="HEAD", help="git ref of the code after")
     args = parser.parse_args()
     python = python_with_llama()
     with tempfile.TemporaryDirectory(prefix="agentteam-embedded-") as tmp:
-        before = export(args.before, Path(tmp) / "before")
-        versions = {"before": before, "after": ROOT}
+        versions = {"before": export(args.before, Path(tmp) / "before"),
+                    "after": export(args.after, Path(tmp) / "after")}
         for rep in range(args.reps):
             for label, src in versions.items():    # interleaved: before, after, before, ...
                 work = Path(tmp) / f"{label}-{rep}"
                 work.mkdir()
                 row = run(python, src, args.rounds, work)
-                print(json.dumps({"version": label, "ref": args.before if label == "before"
-                                  else "working tree", "rep": rep, **row}), flush=True)
+                ref = args.before if label == "before" else args.after
+                print(json.dumps({"version": label, "ref": ref, "rep": rep, **row}), flush=True)
 
 
 if __name__ == "__main__":
