@@ -246,3 +246,26 @@ def test_a_known_reasoning_family_is_not_capped(cli, server, team_file):
     assert r.exit_code == 0, r.stdout + r.stderr
     body = _selector_requests(server)[0]
     assert "max_tokens" not in body and body["guided_choice"] == NAMES
+
+
+def test_the_selector_sees_the_last_message_whole_and_earlier_ones_by_their_start():
+    from agentteam.conversation.messages import Message
+    from agentteam.conversation.prompts import selector_messages
+    from agentteam.team import parse_team
+    spec = parse_team(TEAM.replace("{profile}", "    model: openai/x").format(
+        max_round=5, selection="auto"), "t.yaml", {})
+    body = "The numbers line up with what we expected. " * 8          # ~350 characters
+    history = [Message("User_proxy", "Do the thing.", 0),
+               Message("Coder", "Here is the plan. " + body, 1),
+               Message("Critic", "Two problems. " + body + "Coder, fix the axis labels.", 2)]
+    system, user = (m["content"] for m in selector_messages(spec, history, ["Coder",
+                                                                            "User_proxy"]))
+    assert "- Coder: Writes the code." in system
+    lines = user.splitlines()
+    assert lines[0] == "[User_proxy] Do the thing."
+    assert lines[1] == "[Coder] Here is the plan. The numbers line up with what we …"  # 50
+    assert lines[2].startswith("[Critic] Two problems.")
+    assert lines[2].endswith("Coder, fix the axis labels.")    # the end of the last message
+    assert len(lines[2]) < 420
+    assert lines[-1] == "Who speaks next? One of: Coder, User_proxy."
+    assert len(system) + len(user) < 700

@@ -76,7 +76,7 @@ def selector_messages(team: TeamSpec, history: list[Message], allowed: list[str]
     """The compact prompt for the selector model: roles, recent messages, the candidates.
 
     The last message is shown up to ``max_chars_per_message`` (its head and its end, where
-    a request to someone usually is), the ones before it only by their first sixth of
+    a request to someone usually is), the ones before it only by their first eighth of
     that, whitespace collapsed. ``retry`` says what was wrong with the previous answer,
     for the second try.
     """
@@ -94,12 +94,12 @@ def selector_messages(team: TeamSpec, history: list[Message], allowed: list[str]
             if len(text) > sel.max_chars_per_message:
                 half = sel.max_chars_per_message // 2
                 text = text[:half] + " … " + text[-half:]
-        elif len(text) > sel.max_chars_per_message // 6:    # earlier ones: what they were
-            text = text[:sel.max_chars_per_message // 6] + " …"
+        elif len(text) > sel.max_chars_per_message // 8:    # earlier ones: what they were
+            text = text[:sel.max_chars_per_message // 8] + " …"
         lines.append(f"[{m.agent}] {text}")
     system = (f"{SELECTOR_INTRO} Candidates:\n" + "\n".join(roles) +
               "\nAnswer with one name only.")
-    user = "Recent messages:\n" + "\n".join(lines) + \
+    user = "\n".join(lines) + \
         f"\n\nWho speaks next? One of: {', '.join(allowed)}."
     if retry:
         user += f"\nYour previous answer {retry}. Reply with only one of: " \
