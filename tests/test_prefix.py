@@ -151,7 +151,7 @@ CASES = {
     "lm_studio": ('    model: lm_studio/fake-model\n    api_base: "{url}"\n    api_key: NULL',
                   JSON_REPLY, _schema_enum, lambda b: b["max_tokens"]),
     "vllm": ('    model: hosted_vllm/fake-model\n    api_base: "{url}"\n    api_key: NULL',
-             "Critic", lambda b: b["guided_choice"], lambda b: b["max_tokens"]),
+             JSON_REPLY, _schema_enum, lambda b: b["max_tokens"]),
     "ollama": ('    model: ollama_chat/llama3\n    api_base: "{root}"',
                JSON_REPLY, lambda b: b["format"]["properties"]["speaker"]["enum"],
                lambda b: b["options"]["num_predict"]),
@@ -187,7 +187,7 @@ def test_the_selector_is_constrained_to_the_candidates(cli, server, team_file, m
     agent_calls = [q.body for q in server.requests if q.body and
                    q.headers.get("X-Agentteam-Agent") in ("Coder", "Critic")]
     text = json.dumps(agent_calls)
-    assert "next_speaker" not in text and "guided_choice" not in text   # agents are free
+    assert "next_speaker" not in text and "grammar" not in text   # agents are free
 
 
 def test_anthropic_selector_is_capped_and_read_leniently(cli, server, team_file, monkeypatch):
@@ -245,7 +245,7 @@ def test_a_known_reasoning_family_is_not_capped(cli, server, team_file):
                         max_round=4, selection="auto"), "--json")
     assert r.exit_code == 0, r.stdout + r.stderr
     body = _selector_requests(server)[0]
-    assert "max_tokens" not in body and body["guided_choice"] == NAMES
+    assert "max_tokens" not in body and _schema_enum(body) == NAMES
 
 
 def test_the_selector_sees_the_last_message_whole_and_earlier_ones_by_their_start():

@@ -9,18 +9,19 @@ constrained to one of the names:
 backend                                   request
 ========================================  ==============================================
 the embedded model (llama-cpp-python)     ``grammar``: a GBNF rule with the names
-vLLM (``hosted_vllm/``)                   ``guided_choice``: the names
-OpenAI, Azure, LM Studio, an              ``response_format``: a JSON schema with an enum
+OpenAI, Azure, LM Studio, vLLM, an        ``response_format``: a JSON schema with an enum
 OpenAI-compatible ``api_base`` (llama.cpp
-server, Ollama's ``/v1``, vLLM, SGLang)
+server, Ollama's ``/v1``, SGLang)
 Ollama (``ollama/``, ``ollama_chat/``)    ``response_format`` → LiteLLM sends ``format``
 Gemini, Mistral, ... (LiteLLM)            ``response_format`` where LiteLLM's model table
                                           says the model takes a schema
 Anthropic and the rest                    nothing: the lenient parser reads the reply
 ========================================  ==============================================
 
-A backend that refuses the constraint (a 400) is asked again without it, and not
-asked with it again in this run (``ProviderModel``).
+vLLM takes the schema in every version; its ``guided_choice`` was removed in vLLM 0.12
+(ignored from then on), and ``structured_outputs`` is unknown before 0.10. A backend
+that refuses the constraint (a 400) is asked again without it, and not asked with it
+again in this run (``ProviderModel``).
 """
 
 from __future__ import annotations
@@ -62,13 +63,11 @@ def max_tokens(choices: list[str]) -> int:
 
 
 def kind(p: Profile, on_wire: bool) -> str:
-    """How this profile's backend is constrained: grammar, guided_choice, json_schema or
-    "" (not at all)."""
+    """How this profile's backend is constrained: grammar, json_schema or "" (not at
+    all)."""
     if p.embedded:
         return "grammar"
-    if p.provider == "hosted_vllm":
-        return "guided_choice"
-    if p.provider in ("azure", "lm_studio", "ollama", "ollama_chat"):
+    if p.provider in ("azure", "lm_studio", "hosted_vllm", "ollama", "ollama_chat"):
         return "json_schema"
     if p.provider == "openai":
         if p.params.get("api_base"):
@@ -104,8 +103,6 @@ def shape(p: Profile, choices: list[str], on_wire: bool, constrain: bool = True)
     extra = dict(params.get("extra_body") or {})
     if how == "grammar":
         extra["grammar"] = grammar(choices)
-    elif how == "guided_choice":
-        extra["guided_choice"] = list(choices)
     elif how == "json_schema" and on_wire:
         extra["response_format"] = response_format(choices)
     elif how == "json_schema":
