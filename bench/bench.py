@@ -237,7 +237,10 @@ def prefixes(r: Report, url: str) -> None:
     r.section("The embedded model before and after prefix reuse",
               "`teams/cars_critic.yaml --max-round 10 --executor none --model local`, the "
               "code of `main` (before) and of this tree (after), runs interleaved on the same "
-              "machine. Seconds per round are between two messages' arrivals on `--json`.")
+              "machine. Seconds per round are between two messages' arrivals on `--json`; "
+              "in brackets, the prompt tokens the model evaluated for that message and the "
+              "tokens it wrote (`before` reports no usage when streaming: its counts are "
+              "agentteam's estimates).")
     out = subprocess.run([PY, str(ROOT / "bench" / "embedded.py"), "--reps", str(reps)],
                          capture_output=True, text=True, env=ENV, timeout=6 * 3600)
     runs = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -247,8 +250,11 @@ def prefixes(r: Report, url: str) -> None:
     rows = []
     for run in runs:
         pr = {int(k): v for k, v in run["per_round"].items()}
+        tok = {int(k): v for k, v in run.get("per_round_tokens", {}).items()}
         sel = run["selector"]
-        rows.append([run["version"], *(f"{pr[k]:.1f} s" if k in pr else "—" for k in (2, 5, 10)),
+        cells = [f"{pr[k]:.1f} s" + (f" ({tok[k][0]} in, {tok[k][1]} out)" if k in tok else "")
+                 if k in pr else "—" for k in (2, 5, 10)]
+        rows.append([run["version"], *cells,
                      f"{sel['calls']} / {sel['seconds']:.1f} s / {sel['completion_tokens']}",
                      f"{run['total_s']:.0f} s", f"{run['rounds']} ({run['reason']})"])
     r.table(["version", "round 2", "round 5", "round 10",

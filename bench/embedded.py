@@ -7,7 +7,8 @@ of N rounds per version, the versions interleaved on the same machine.
 "after" defaults to HEAD, so editing the tree during a run changes nothing); each run
 imports its own copy (PYTHONPATH). Prints one JSON object per run:
 seconds per round (between the arrivals of two messages on ``--json``), the selector's
-calls, seconds and tokens, the whole run's seconds. ``bench.py`` turns them into a table.
+calls, seconds and tokens, the whole run's seconds, and per round the prompt tokens the
+model evaluated and the tokens it wrote (what a round's time depends on). ``bench.py`` turns them into a table.
 """
 
 from __future__ import annotations
@@ -65,11 +66,15 @@ def run(python: str, src: Path, rounds: int, work: Path) -> dict:
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     arrivals: dict[int, float] = {}
+    tokens: dict[int, list[int]] = {}     # round: [prompt tokens evaluated, written]
     end: dict = {}
     for line in proc.stdout:
         event = json.loads(line)
         if event["type"] == "message":
             arrivals[event["round"]] = time.monotonic() - start
+            u = event.get("usage") or {}
+            tokens[event["round"]] = [u.get("prompt_tokens", 0) - u.get("cached_tokens", 0),
+                                      u.get("completion_tokens", 0)]
         elif event["type"] == "run_ended":
             end = event
     proc.wait()
@@ -80,6 +85,7 @@ def run(python: str, src: Path, rounds: int, work: Path) -> dict:
     sel = usage.get("agents", {}).get("(selector)", {})
     return {"rounds": end.get("rounds"), "reason": end.get("reason"),
             "per_round": per_round, "total_s": round(total, 1),
+            "per_round_tokens": {k: v for k, v in tokens.items() if k > 0},
             "selector": {"calls": sel.get("calls", 0), "seconds": round(sel.get("seconds", 0), 1),
                          "completion_tokens": sel.get("completion_tokens", 0),
                          "prompt_tokens": sel.get("prompt_tokens", 0)},

@@ -269,3 +269,25 @@ def test_the_selector_sees_the_last_message_whole_and_earlier_ones_by_their_star
     assert len(lines[2]) < 420
     assert lines[-1] == "Who speaks next? One of: Coder, User_proxy."
     assert len(system) + len(user) < 700
+
+
+def test_the_embedded_models_script_extends_each_agents_previous_prompt():
+    """What the embedded model continues: the agent's system message, the chat as a
+    script, the agent's cue; its next prompt begins with this one and the reply as the
+    model wrote it (so the server's kept state covers all of it)."""
+    from agentteam.conversation.messages import Message
+    from agentteam.conversation.prompts import agent_messages
+    from agentteam.models import embedded
+    from agentteam.team import parse_team
+    spec = parse_team(TEAM.replace("{profile}", "    model: local").format(
+        max_round=5, selection="round_robin"), "t.yaml", {})
+    coder = spec.agents[1]
+    history = [Message("User_proxy", "Do the thing.", 0)]
+    first = embedded.prompt(agent_messages(coder, history), "Coder")
+    assert first == "Coder. You write code.\n\nUser_proxy: Do the thing.\n\nCoder:"
+    reply = " Here is the code:\n```python\nprint(1)\n```\n"      # as the model wrote it
+    history += [Message("Coder", reply, 1), Message("Critic", "Add a title.", 2)]
+    second = embedded.prompt(agent_messages(coder, history), "Coder")
+    assert second.startswith(first + reply.rstrip())
+    assert second.endswith("\n\nCritic: Add a title.\n\nCoder:")
+    assert embedded.stops(["Coder", "Critic"]) == ["\nCoder:", "\nCritic:"]

@@ -33,18 +33,24 @@ def prompt(messages: list[dict], agent: str) -> str:
     """The transcript of canonical (OpenAI-shaped) ``messages`` for ``agent`` to continue."""
     lines: list[str] = []
     for i, m in enumerate(messages):
-        text = _text(m).strip()
+        text = _text(m).rstrip()
         role = m.get("role")
         if role == "system" and i == 0:
-            lines.append(text)
+            lines.append(text.strip())
         elif role == "assistant":
-            lines.append(f"{agent}: {text}" if text else "")
+            lines.append(_line(agent, text) if text.strip() else "")
         elif m.get("name"):
-            lines.append(f"{m['name']}: {text}")
+            lines.append(_line(m["name"], text))
         else:
-            lines.append(text)
+            lines.append(text.strip())
     cue = "Next speaker:" if agent == SELECTOR else f"{agent}:"
     return SEPARATOR.join(line for line in lines if line) + SEPARATOR + cue
+
+
+def _line(name: str, text: str) -> str:
+    """``Name: text``, keeping the whitespace a reply began with: the model wrote it right
+    after ``Name:``, so the line reads back exactly as the model's state holds it."""
+    return f"{name}:{text}" if text[:1].isspace() else f"{name}: {text}"
 
 
 def stops(names: list[str]) -> list[str]:
@@ -52,10 +58,10 @@ def stops(names: list[str]) -> list[str]:
     return [f"\n{n}:" for n in names]
 
 
-def body(messages: list[dict], agent: str) -> dict:
+def body(model: str, messages: list[dict], agent: str) -> dict:
     """The JSON body of a streamed ``/v1/completions`` request (parameters added by the
     caller)."""
-    return {"model": "local", "prompt": prompt(messages, agent), "stream": True}
+    return {"model": model, "prompt": prompt(messages, agent), "stream": True}
 
 
 def _text(m: dict) -> str:

@@ -86,7 +86,7 @@ class WireClient:
                 headers["Authorization"] = f"Bearer {key}"
         if not key and p.provider in ("openai", "azure") and not p.params.get("api_base"):
             raise pe.missing_key(p)
-        body = embedded.body(messages, agent) if p.embedded else \
+        body = embedded.body(name, messages, agent) if p.embedded else \
             {"model": name, "messages": messages, "stream": True}
         body["stream_options"] = {"include_usage": True}
         body.update({k: p.params[k] for k in _BODY_PARAMS if p.params.get(k) is not None})
