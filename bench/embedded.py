@@ -83,7 +83,7 @@ def run(python: str, src: Path, rounds: int, work: Path) -> dict:
                  if k - 1 in arrivals and k > 0}
     usage = end.get("usage", {})
     sel = usage.get("agents", {}).get("(selector)", {})
-    return {"rounds": end.get("rounds"), "reason": end.get("reason"),
+    return {"rounds": end.get("rounds"), "reason": end.get("reason"), "error": end.get("error"),
             "per_round": per_round, "total_s": round(total, 1),
             "per_round_tokens": {k: v for k, v in tokens.items() if k > 0},
             "selector": {"calls": sel.get("calls", 0), "seconds": round(sel.get("seconds", 0), 1),
