@@ -15,14 +15,18 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Column
 from rich.text import Text
 
 from .safe import safe
 
 
 def _live(console: Console) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                    console=console, transient=True)
+    """spinner · elapsed · text: the text is cut to the width, never the time."""
+    text = TextColumn("{task.description}",
+                      table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1))
+    return Progress(SpinnerColumn(), TimeElapsedColumn(), text, console=console,
+                    transient=True, expand=True)
 
 
 class Waiting:
