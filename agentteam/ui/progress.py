@@ -92,9 +92,10 @@ class BuildDisplay:
             self.console.print(Text(safe(f"{self.title}: {self.stage}"), style="dim"))
 
     def _line(self) -> str:
+        # what changes first: a narrow terminal cuts the title, not the stage or the count
         fetched = f" · {self.fetched} package{'s' if self.fetched != 1 else ''} fetched" \
             if self.fetched else ""
-        return safe(f"{self.title}: {self.stage}{fetched}")
+        return safe(f"{self.stage}{fetched} · {self.title}")
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.progress is not None:

@@ -55,7 +55,8 @@ class _Steps:
 
     # debootstrap's index files, retrieved before any package
     _INDEXES = {"Release", "Release.gpg", "InRelease", "Packages"}
-    _OFFLINE = (("I: Retrieving", "fetching Debian packages"), ("I: Validating", "checking packages"),
+    _OFFLINE = (("I: Retrieving", "fetching Debian packages"),
+                ("I: Validating", "fetching Debian packages"),     # one by one, in turn
                 ("I: Extracting", "extracting packages"), ("I: Unpacking", "unpacking packages"),
                 ("I: Installing", "installing packages"), ("I: Configuring", "configuring packages"))
 
