@@ -26,8 +26,7 @@ class ChoosingSpeakers:
     history: list[Message]
     rounds: int
     _force_next: str | None
-    _call: Callable[..., Generator[Event, None, Completion]]   # (profile, prompt, who,
-    # round, choices): with choices, the model may answer only one of those names
+    _call: Callable[..., Generator[Event, None, Completion]]
     _emit: Callable[[Event], Iterator[Event]]
     _ask: Callable[[str], str]
 
@@ -59,6 +58,7 @@ class ChoosingSpeakers:
         profile = self.team.speaker_selection.model or "default"
         for attempt in (0, 1):
             try:
+                # the candidates go along: a backend that can allows only their names
                 done = yield from self._call(profile, prompt, SELECTOR, None, allowed)
             except ModelError as e:
                 fallback = self.selector.fallback(last, allowed)
