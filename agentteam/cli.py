@@ -16,11 +16,29 @@ from .errors import AgentTeamError, ConfigError, ExecutionError
 from .ui.safe import json_line, safe
 
 # Plain Click errors: one `Error: ...` line per bad flag, never a wrapped box.
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# Completion: `--install-completion` / `--show-completion` (bash, zsh, fish, PowerShell).
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Run teams of LLM agents defined in YAML.")
 sandbox_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                           help="Build and check the code sandbox image.")
 app.add_typer(sandbox_app, name="sandbox")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+        try:
+            version = metadata.version("agentteam")
+        except metadata.PackageNotFoundError:   # run from a source tree, not installed
+            version = "unknown"
+        print(f"agentteam {version}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Run teams of LLM agents defined in YAML."""
 
 
 def _fail(e: AgentTeamError, as_json: bool = False) -> None:
@@ -146,11 +164,20 @@ def _drive(req, view, human, as_json: bool = False, team=None, soft_interrupt: b
             on_session(run)
         return drive(events, view)
     except AgentTeamError as e:
+        _end_live(view)
         _fail(e, as_json)
         raise   # unreachable: _fail exits
     except KeyboardInterrupt as e:   # before the run started: nothing to close yet
+        _end_live(view)
         print("interrupted", file=sys.stderr)
         raise typer.Exit(getattr(e, "exit_code", 130)) from None
+
+
+def _end_live(view) -> None:
+    """Take down a live line (a wait the run announced) before an error is printed."""
+    waiting = getattr(view, "waiting", None)
+    if waiting is not None:
+        waiting.stop()
 
 
 def _build_missing_image(image: str) -> None:
@@ -161,7 +188,7 @@ def _build_missing_image(image: str) -> None:
                              "(it is not agentteam's default image)")
     _progress(f"the sandbox image {image} is missing; building it once (first run only)…")
     try:
-        sandbox.build(image, progress=_progress)
+        _building(f"building {image}", lambda show: sandbox.build(image, progress=show))
         return
     except ExecutionError as online:
         why = sandbox.offline_possible()
@@ -169,7 +196,20 @@ def _build_missing_image(image: str) -> None:
             raise ExecutionError(f"{online}; an offline build is not possible here either "
                                  f"({why})") from None
     _progress("no registry; building from Debian packages instead…")
-    sandbox.build_offline(image, progress=_progress)
+    _building(f"building {image} offline",
+              lambda show: sandbox.build_offline(image, progress=show))
+
+
+def _building(title: str, build) -> None:
+    """Run ``build(show)`` under a live line (stage, packages fetched, elapsed); the raw
+    log goes to a file that a failure names."""
+    from .ui.progress import BuildDisplay
+    display = BuildDisplay(title)
+    try:
+        with display:
+            build(display)
+    except ExecutionError as e:
+        raise ExecutionError(f"{e} (the build log: {display.log_path})") from None
 
 
 @app.command("import")
@@ -486,9 +526,10 @@ def sandbox_build(
     from .executors import sandbox
     try:
         if offline:
-            sandbox.build_offline(image, mirror, progress=_progress)
+            _building(f"building {image} offline",
+                      lambda show: sandbox.build_offline(image, mirror, progress=show))
         else:
-            sandbox.build(image, progress=_progress)
+            _building(f"building {image}", lambda show: sandbox.build(image, progress=show))
     except AgentTeamError as e:
         _fail(e)
     print(f"ok: {image} built")
@@ -562,7 +603,9 @@ def main() -> None:
     """Console-script entry point."""
     _stop_signals()
     try:
-        app(args=_optional_ray_address(sys.argv[1:]))
+        # one name however it was started (`agentteam`, `python -m agentteam.cli`), so
+        # shell completion scripts and their `_AGENTTEAM_COMPLETE` variable always match
+        app(args=_optional_ray_address(sys.argv[1:]), prog_name="agentteam")
     except KeyboardInterrupt as e:
         print("interrupted", file=sys.stderr)
         sys.exit(getattr(e, "exit_code", 130))

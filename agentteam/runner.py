@@ -354,12 +354,10 @@ class TeamRun:
         if not self.req.replay and needs_litellm(p.profiles):
             preload()   # the LiteLLM import overlaps the sandbox and local server start
         yield from map(redact_event, p.notices)
-        notices: list[Event] = []
         try:
-            with LocalServers(p.profiles, on_notice=notices.append,
+            with LocalServers(p.profiles, names=[a.name for a in p.team.agents],
                               tool_profiles=_tool_profiles(p)) as local:
-                local.start()
-                yield from map(redact_event, notices)
+                yield from map(redact_event, local.starting())
                 if p.tools is not None:
                     p.tools.start()     # the MCP servers: they list their tools
                 self.chat = GroupChat(p.team, p.model(self.req.no_cache), p.executor, self.human,

@@ -328,10 +328,16 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
                                              "message after the task", "warning"))
 
     def _call(self, profile: str, messages: list[dict], who: str, round_no: int | None,
-              tools: list[dict] | None = None) -> Generator[Event, None, Completion]:
-        """Stream a completion, relaying deltas (when ``round_no``) and retries as events."""
-        stream = self.model.stream(profile, messages, who, tools) if tools else \
-            self.model.stream(profile, messages, who)
+              tools: list[dict] | None = None, choices: list[str] | None = None
+              ) -> Generator[Event, None, Completion]:
+        """Stream a completion, relaying deltas (when ``round_no``) and retries as events;
+        ``choices``: a speaker selection among these names."""
+        extra: dict = {}
+        if tools:
+            extra["tools"] = tools
+        if choices:
+            extra["choices"] = choices
+        stream = self.model.stream(profile, messages, who, **extra)
         shown: list[str] = []       # the reply streamed so far (self._partial's text)
         if round_no is not None:
             yield from self._emit(MessageStarted(round_no, who, profile))

@@ -73,4 +73,8 @@ class ChatModel(Protocol):
     """
 
     def stream(self, profile: str, messages: list[dict], agent: str,
-               tools: list[dict] | None = None) -> Stream: ...
+               tools: list[dict] | None = None,
+               choices: list[str] | None = None) -> Stream:
+        """``choices`` (a speaker selection's names, passed only when there are some): a
+        model that can answers only one of them; others may ignore it."""
+        ...

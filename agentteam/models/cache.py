@@ -52,7 +52,7 @@ class CachedModel:
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def stream(self, profile: str, messages: list[dict], agent: str,
-               tools: list[dict] | None = None) -> Stream:
+               tools: list[dict] | None = None, choices: list[str] | None = None) -> Stream:
         key = self.key(profile, messages, agent, tools)
         path = self.dir / key[:2] / f"{key}.json"
         stored, problem = _load(path, profile)
@@ -65,9 +65,12 @@ class CachedModel:
             yield Delta(stored.text)
             return stored
         self.misses += 1
-        inner = self.inner.stream(profile, messages, agent, tools) if tools else \
-            self.inner.stream(profile, messages, agent)
-        done = yield from inner
+        extra: dict = {}
+        if tools:
+            extra["tools"] = tools
+        if choices:      # the prompt names them already: they are not part of the key
+            extra["choices"] = choices
+        done = yield from self.inner.stream(profile, messages, agent, **extra)
         value = {"text": done.text, "profile": done.profile, "usage": done.usage.to_dict(),
                  "truncated": done.truncated}
         if done.content is not None:     # a reply with tool calls

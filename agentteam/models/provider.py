@@ -18,7 +18,7 @@ import time
 
 from ..conversation.messages import TextPart, ToolCallPart, Usage
 from ..errors import ModelError, RateLimited, ServerError, StreamCut, redact
-from . import guard, prices, wire
+from . import constrained, guard, prices, prompt_cache, wire
 from . import provider_errors as pe
 from .base import Completion, Cut, Delta, RetryNote, Stream
 from .profiles import Profile
@@ -235,14 +235,19 @@ class ProviderModel:
         self._patience = shared.rate_limit_patience if shared is not None else 0.0
         if self._gate is not None:
             self._sleep = self._gate.sleep
+        self._unconstrained: set[str] = set()   # profiles that refused a constrained choice
 
     def stream(self, profile: str, messages: list[dict], agent: str,
-               tools: list[dict] | None = None) -> Stream:
+               tools: list[dict] | None = None, choices: list[str] | None = None) -> Stream:
+        """Stream a reply; with ``choices`` (a speaker selection) the reply is capped,
+        constrained to the names where the backend can do it, and returned as the name."""
         chain = [profile] + [f for f in self.profiles[profile].fallbacks if f != profile]
         last: ModelError | None = None
         for name in chain:
             p = self.profiles[name]
             try:
+                if choices:
+                    return (yield from self._choose(p, messages, agent, list(choices)))
                 return (yield from self._with_retries(p, messages, agent, tools))
             except ModelError as e:
                 last = e
@@ -257,6 +262,26 @@ class ProviderModel:
         returns an ``imagegen.Picture``."""
         from . import imagegen
         return (yield from imagegen.generate(self.profiles, profile, request, agent, self._sleep))
+
+    def _choose(self, p: Profile, messages: list[dict], agent: str,
+                choices: list[str]) -> Stream:
+        constrain = p.name not in self._unconstrained
+        shaped = constrained.shape(p, choices, wire.supports(p), constrain)
+        try:
+            done = yield from self._with_retries(shaped, messages, agent)
+        except ModelError as e:
+            # A plain refusal (400/422) of a constrained request: the backend does not
+            # take the constraint. Ask without it, now and for the rest of the run.
+            if type(e) is not ModelError or not constrain or shaped.params == \
+                    constrained.shape(p, choices, wire.supports(p), False).params:
+                raise
+            log.debug("profile %s refused a constrained choice (%s); asking without it",
+                      p.name, e)
+            self._unconstrained.add(p.name)
+            shaped = constrained.shape(p, choices, wire.supports(p), False)
+            done = yield from self._with_retries(shaped, messages, agent)
+        done.text = constrained.answer(done.text)
+        return done
 
     def _with_retries(self, p: Profile, messages: list[dict], agent: str,
                       tools: list[dict] | None = None) -> Stream:
@@ -313,7 +338,8 @@ class ProviderModel:
         start = time.monotonic()
         parts: list[str] = []
         end: dict = {}
-        pieces = self._wire.stream(p, adapt(messages, p), agent, tools)
+        script = p.embedded and not tools    # the embedded model's script (models.embedded)
+        pieces = self._wire.stream(p, messages if script else adapt(messages, p), agent, tools)
         try:
             for item in pieces:
                 if isinstance(item, str):
@@ -339,7 +365,8 @@ class ProviderModel:
             counted.estimated = True
             return _completion("".join(parts), p, counted, calls, truncated)
         return _completion("".join(parts), p, _usage(
-            p, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, seconds),
+            p, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, seconds,
+            usage),
             calls, truncated)
 
     def _call_litellm(self, p: Profile, messages: list[dict], agent: str,
@@ -350,7 +377,8 @@ class ProviderModel:
         kwargs = dict(p.params)
         kwargs["extra_headers"] = {**(p.params.get("extra_headers") or {}),
                                    wire.AGENT_HEADER: wire.header_value(agent)}
-        kwargs.update(model=p.model, messages=adapt(messages, p), stream=True, num_retries=0,
+        kwargs.update(model=p.model, messages=prompt_cache.mark(adapt(messages, p), p),
+                      stream=True, num_retries=0,
                       timeout=p.first_token_timeout or p.timeout,
                       stream_options={"include_usage": True}, drop_params=True)
         if tools:
@@ -399,7 +427,7 @@ class ProviderModel:
             raise pe.stream_cut(p, text)
         return _completion(text, p, _usage(p, _tokens(usage, "prompt_tokens"),
                                            _tokens(usage, "completion_tokens"),
-                                           time.monotonic() - start),
+                                           time.monotonic() - start, usage),
                            calls.done(), finish == "length")
 
 
@@ -451,8 +479,14 @@ def _text(content) -> str:
     return str(content or "")
 
 
-def _usage(p: Profile, prompt: int, completion: int, seconds: float) -> Usage:
-    return Usage(prompt, completion, prices.cost(p.model, prompt, completion), 1, seconds)
+def _usage(p: Profile, prompt: int, completion: int, seconds: float,
+           reported=None) -> Usage:
+    """Usage of one call, priced; ``reported`` is the provider's own usage report, which
+    says how much of the prompt came from its prompt cache."""
+    cached, written = prompt_cache.counts(reported)
+    cached, written = min(cached, prompt), min(written, max(0, prompt - cached))
+    cost = prices.cost(p.model, prompt, completion, cached, written)
+    return Usage(prompt, completion, cost, 1, seconds, cached_tokens=cached)
 
 
 def needs_litellm(profiles: dict[str, Profile]) -> bool:

@@ -48,7 +48,7 @@ class ScriptedModel:
             raise AssertionError(f"replies never used: {left}")
 
     def stream(self, profile: str, messages: list[dict], agent: str,
-               tools: list[dict] | None = None):
+               tools: list[dict] | None = None, choices: list[str] | None = None):
         self.calls.append((profile, messages, agent))
         self.tools_offered.append(tools)
         queue = self.queues.get(agent) or self.queues.get(None)
