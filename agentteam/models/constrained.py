@@ -112,6 +112,25 @@ def shape(p: Profile, choices: list[str], on_wire: bool, constrain: bool = True)
     return replace(p, params=params)
 
 
+def shape_json(p: Profile, schema: dict, on_wire: bool, constrain: bool = True) -> Profile:
+    """The profile for a call whose reply must be a JSON object of ``schema`` (``{"name":
+    ..., "schema": {...}}``, OpenAI's ``json_schema`` object): a structured-output request
+    where the backend takes one (not strict: builders' schemas have optional fields), the
+    plain call elsewhere (the embedded model, Anthropic, ...), whose reply is read
+    leniently (``models.structured``)."""
+    how = kind(p, on_wire) if constrain else ""
+    if how != "json_schema":
+        return p
+    params = dict(p.params)
+    fmt = {"type": "json_schema", "json_schema": {"name": schema["name"], "strict": False,
+                                                  "schema": schema["schema"]}}
+    if on_wire:
+        params["extra_body"] = {**(params.get("extra_body") or {}), "response_format": fmt}
+    else:
+        params["response_format"] = fmt
+    return replace(p, params=params)
+
+
 def answer(text: str) -> str:
     """A selector reply as the text to find a name in: reasoning dropped, and the name
     taken out of a structured reply (``{"speaker": "Critic"}``)."""

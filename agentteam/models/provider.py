@@ -238,9 +238,12 @@ class ProviderModel:
         self._unconstrained: set[str] = set()   # profiles that refused a constrained choice
 
     def stream(self, profile: str, messages: list[dict], agent: str,
-               tools: list[dict] | None = None, choices: list[str] | None = None) -> Stream:
+               tools: list[dict] | None = None, choices: list[str] | None = None,
+               schema: dict | None = None) -> Stream:
         """Stream a reply; with ``choices`` (a speaker selection) the reply is capped,
-        constrained to the names where the backend can do it, and returned as the name."""
+        constrained to the names where the backend can do it, and returned as the name;
+        with ``schema`` (``{"name", "schema"}``) a JSON object of that schema is asked for
+        where the backend can be told (read it with ``models.structured``)."""
         chain = [profile] + [f for f in self.profiles[profile].fallbacks if f != profile]
         last: ModelError | None = None
         for name in chain:
@@ -248,6 +251,10 @@ class ProviderModel:
             try:
                 if choices:
                     return (yield from self._choose(p, messages, agent, list(choices)))
+                if schema:
+                    return (yield from self._constrained(
+                        p, messages, agent,
+                        lambda c: constrained.shape_json(p, schema, wire.supports(p), c)))
                 return (yield from self._with_retries(p, messages, agent, tools))
             except ModelError as e:
                 last = e
@@ -265,23 +272,28 @@ class ProviderModel:
 
     def _choose(self, p: Profile, messages: list[dict], agent: str,
                 choices: list[str]) -> Stream:
+        done = yield from self._constrained(
+            p, messages, agent, lambda c: constrained.shape(p, choices, wire.supports(p), c))
+        done.text = constrained.answer(done.text)
+        return done
+
+    def _constrained(self, p: Profile, messages: list[dict], agent: str, shaped_as) -> Stream:
+        """A call whose request ``shaped_as(True)`` constrains (``shaped_as(False)``: the same
+        call without the constraint)."""
         constrain = p.name not in self._unconstrained
-        shaped = constrained.shape(p, choices, wire.supports(p), constrain)
+        shaped = shaped_as(constrain)
         try:
-            done = yield from self._with_retries(shaped, messages, agent)
+            return (yield from self._with_retries(shaped, messages, agent))
         except ModelError as e:
             # A plain refusal (400/422) of a constrained request: the backend does not
             # take the constraint. Ask without it, now and for the rest of the run.
-            if type(e) is not ModelError or not constrain or shaped.params == \
-                    constrained.shape(p, choices, wire.supports(p), False).params:
+            plain = shaped_as(False)
+            if type(e) is not ModelError or not constrain or shaped.params == plain.params:
                 raise
-            log.debug("profile %s refused a constrained choice (%s); asking without it",
+            log.debug("profile %s refused a constrained request (%s); asking without it",
                       p.name, e)
             self._unconstrained.add(p.name)
-            shaped = constrained.shape(p, choices, wire.supports(p), False)
-            done = yield from self._with_retries(shaped, messages, agent)
-        done.text = constrained.answer(done.text)
-        return done
+            return (yield from self._with_retries(plain, messages, agent))
 
     def _with_retries(self, p: Profile, messages: list[dict], agent: str,
                       tools: list[dict] | None = None) -> Stream:
