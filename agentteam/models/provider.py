@@ -252,9 +252,7 @@ class ProviderModel:
                 if choices:
                     return (yield from self._choose(p, messages, agent, list(choices)))
                 if schema:
-                    return (yield from self._constrained(
-                        p, messages, agent,
-                        lambda c: constrained.shape_json(p, schema, wire.supports(p), c)))
+                    return (yield from self._structured(p, messages, agent, schema))
                 return (yield from self._with_retries(p, messages, agent, tools))
             except ModelError as e:
                 last = e
@@ -276,6 +274,11 @@ class ProviderModel:
             p, messages, agent, lambda c: constrained.shape(p, choices, wire.supports(p), c))
         done.text = constrained.answer(done.text)
         return done
+
+    def _structured(self, p: Profile, messages: list[dict], agent: str,
+                    schema: dict) -> Stream:
+        return (yield from self._constrained(
+            p, messages, agent, lambda c: constrained.shape_json(p, schema, wire.supports(p), c)))
 
     def _constrained(self, p: Profile, messages: list[dict], agent: str, shaped_as) -> Stream:
         """A call whose request ``shaped_as(True)`` constrains (``shaped_as(False)``: the same
