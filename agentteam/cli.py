@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple
 
 import typer
 
+from .cli_build import build as _build_command
 from .errors import AgentTeamError, ConfigError, ExecutionError
 from .ui.safe import json_line, safe
 
@@ -247,6 +248,10 @@ def import_team(
         _progress(f"not carried over, or changed ({len(imported.notes)}):")
         for note in imported.notes:
             _progress(f"  - {note}")
+
+
+# `agentteam build`: its own module (its imports stay inside the command).
+app.command("build")(_build_command)
 
 
 @app.command()
