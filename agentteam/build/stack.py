@@ -13,9 +13,9 @@ from ..team import AgentSpec, Cache, CodeExecution, ModelProfile, TeamSpec
 from .prompts import BUILDER
 
 PROFILE = "default"
-# A whole team in JSON: a few hundred tokens per agent. The embedded model's replies are
-# otherwise capped for chat turns.
-EMBEDDED_MAX_TOKENS = 2048
+# A whole team in JSON: a few hundred tokens per agent (the embedded model's replies are
+# otherwise capped for chat turns), bounded: on a small CPU each answer takes minutes.
+EMBEDDED_MAX_TOKENS = 1024
 
 
 @dataclass
@@ -48,5 +48,8 @@ def builder(models: dict | None, no_cache: bool = False) -> Builder:
     p = profiles[PROFILE]
     if p.is_local:
         p.params.setdefault("max_tokens", EMBEDDED_MAX_TOKENS)
+        notices.append(Notice("the embedded local model (a 270M base model) rarely writes a "
+                              "valid team; for a real build pass --model (a provider's "
+                              "model, or a local server's with --api-base)", "warning"))
     return Builder(model_stack(profiles, None if no_cache else Cache()), profiles,
                    notices=notices)
