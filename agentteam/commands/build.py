@@ -1,4 +1,4 @@
-"""``agentteam build "TASK"``: a team file written by a model (registered by ``cli.py``).
+"""``agentteam build "TASK"``: a team file written by a model.
 
 Parses the flags, asks the builder (``agentteam.build``), writes the commented team file
 (never over an existing one without ``--force``, never half-written), shows what the
@@ -16,13 +16,14 @@ from typing import Optional
 
 import typer
 
-from .errors import AgentTeamError, ConfigError
-from .ui.safe import safe
+from ..errors import AgentTeamError, ConfigError
+from ..ui.safe import safe
+from .common import EXECUTORS, _fail, _interactive, _verbose, app
 
 MAX_AGENTS = 20
-EXECUTORS = ("docker", "local", "none")
 
 
+@app.command()
 def build(
     task: str = typer.Argument(..., help="What the team is for (the team's task)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the team file "
@@ -51,7 +52,6 @@ def build(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs on stderr."),
 ) -> None:
     """Ask a model for the experts a task needs and write them as a team file."""
-    from .cli import _fail, _verbose
     _verbose(verbose)
     try:
         opts, builder = _prepare(task, output, model, api_base, api_key_var, library,
@@ -71,8 +71,8 @@ def build(
             _fail(e)
     _report(built, builder, target)
     if run_it:
-        from .cli import _interactive, _run
-        from .runner import RunRequest
+        from ..runner import RunRequest
+        from .run import _run
         assert target is not None
         req = RunRequest(str(target), no_cache=no_cache, interactive=_interactive())
         raise typer.Exit(_run(req, False, False))
@@ -81,8 +81,8 @@ def build(
 def _prepare(task, output, model, api_base, api_key_var, library, max_agents, coding,
              executor, force, run_it, no_cache):
     """Every check that needs no model call, so a bad flag costs nothing."""
-    from .build import BuildOptions, load_library, models_section
-    from .build.stack import builder as make_builder
+    from ..build import BuildOptions, load_library, models_section
+    from ..build.stack import builder as make_builder
     if not task.strip():
         raise ConfigError("TASK is empty: describe what the team is for, like "
                           'agentteam build "Plot the cars data and critique the chart"')
@@ -113,11 +113,11 @@ def _build(builder, opts):
     from rich.console import Console
     from rich.text import Text
 
-    from .build import build_team
-    from .conversation.events import Notice
-    from .models.base import Note, RetryNote
-    from .models.localmodel import LocalServers
-    from .ui.progress import Waiting
+    from ..build import build_team
+    from ..conversation.events import Notice
+    from ..models.base import Note, RetryNote
+    from ..models.localmodel import LocalServers
+    from ..ui.progress import Waiting
     err = Console(stderr=True, highlight=False)
     waiting = Waiting(err)
 
@@ -193,7 +193,7 @@ def _report(built, builder, target: Optional[Path]) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    from .ui.console import usage_table
+    from ..ui.console import usage_table
     err = Console(stderr=True, highlight=False)
     data = built.draft.data
     names = ", ".join(a["name"] for a in data["agents"])
