@@ -364,3 +364,12 @@ def test_transitions_that_never_reach_the_code_runner_are_sent_back(cli, server,
     assert r.exit_code == 0, r.stderr
     assert "- transitions: no agent may hand over to User_proxy, so no code would run" in \
         builder_requests(server)[1].body["messages"][-1]["content"]
+
+
+def test_run_without_output_keeps_the_team_under_agentteam_built(cli, server, tmp_path):
+    builds(server, [GOOD], Analyst=["Prime."], Reviewer=["Yes. TERMINATE"])
+    r = build(cli, server, "--run")
+    assert r.exit_code == 0, r.stderr
+    [written] = list((tmp_path / ".agentteam" / "built").glob("*-prime-team.yaml"))
+    assert load_team(written).name == "prime-team"
+    assert f"-> .agentteam/built/{written.name}:" in r.stderr
