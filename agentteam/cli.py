@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple
 
 import typer
 
+from . import cli_optimize as _cli_optimize
 from .errors import AgentTeamError, ConfigError, ExecutionError
 from .ui.safe import json_line, safe
 
@@ -513,6 +514,10 @@ def _compare(a: Path, b: Path, as_json: bool) -> int:
     from .ui.batch import compare_table
     Console(highlight=False).print(compare_table(str(a), str(b), ra, rb))
     return 0
+
+
+# `optimize` lives in its own module (registered here; it imports its work lazily)
+_cli_optimize.register(app)
 
 
 @sandbox_app.command("build")
