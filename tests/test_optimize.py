@@ -258,6 +258,17 @@ def test_ctrl_c_writes_the_best_team_so_far(server, tmp_path):
     assert "interrupted" in stdout.split("iteration 2 of 2")[-1]
 
 
+def test_a_failing_optimizer_model_ends_with_exit_1_and_the_best_team(server, tmp_path, cli):
+    serve(server, [revision(HELPS)])
+    team, tasks = setup(tmp_path, server)
+    server.fail("401", after=2)      # the team as given makes two calls, then the optimizer
+    r = cli("optimize", team, tasks, "-n", "2", "--out", tmp_path / "iters")
+    assert r.exit_code == 1, r.stdout
+    assert "the optimizer model failed" in r.stderr and KEY not in r.stdout + r.stderr
+    assert [x["status"] for x in rows(tmp_path / "iters")] == ["baseline"]
+    assert load_team(tmp_path / "team.optimized.yaml").agent("Solver").system_message == GIVEN
+
+
 def test_learned_tool_code_must_do_nothing_when_imported():
     ok = ('"""Tools."""\nimport math\nfrom typing import Annotated\nLIMIT = 10\n\n'
           'def area(r: Annotated[float, "radius"], digits: int = 2) -> float:\n'
