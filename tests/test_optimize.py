@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from agentteam.errors import ConfigError
 from agentteam.optimize.learned import check_code
-from agentteam.optimize.revise import Candidate, write
+from agentteam.optimize.prompts import Revision
+from agentteam.optimize.revise import Candidate, apply, write
 from agentteam.team import load_team, yamlsafe
 from agentteam.testing.fakeserver import by_agent, tool_calls
 
@@ -254,7 +256,7 @@ def test_ctrl_c_writes_the_best_team_so_far(server, tmp_path):
     assert "Traceback" not in stderr
     assert "interrupted: the best team so far is written" in stdout
     assert load_team(tmp_path / "team.optimized.yaml").agent("Solver").system_message == HELPS
-    assert [x["status"] for x in rows(out)] == ["baseline", "kept"]
+    assert [x["status"] for x in rows(out)] == ["baseline", "kept", "interrupted"]
     assert "interrupted" in stdout.split("iteration 2 of 2")[-1]
 
 
@@ -303,6 +305,25 @@ def test_a_team_written_elsewhere_still_points_at_its_files(tmp_path):
     assert (team.base_dir / team.code_execution.files[0]).resolve() == \
         (ROOT / "teams" / "data" / "cars.csv").resolve()
     assert team.code_execution.work_dir == "groupchat"     # a work dir of its own
+
+
+def test_a_selection_prompt_and_descriptions_are_applied_then_validated(tmp_path):
+    src = ROOT / "teams" / "cars_critic.yaml"
+    data, _, _, _ = yamlsafe.load(src.read_text(), str(src))
+    data["speaker_selection"] = "auto"
+    good = Revision.model_validate({"selection_prompt": "Roles:\n{roles}\nPick one of {names}.",
+                                    "agents": [{"name": "Critic", "description": "Reviews."}]})
+    cand = apply(Candidate(data), good, 1, new_tools=True)
+    assert cand.changes == ["Critic.description", "speaker_selection.prompt"]
+    write(cand, tmp_path / "a" / "team.yaml", src.parent, "revised")
+    team = load_team(tmp_path / "a" / "team.yaml", env={"OPENAI_API_KEY": "x"})
+    assert team.speaker_selection.method == "auto"
+    assert team.speaker_selection.prompt.startswith("Roles:")
+    assert team.agent("Critic").description == "Reviews."
+    bad = Revision.model_validate({"selection_prompt": "Pick one of {agents_list}."})
+    write(apply(Candidate(data), bad, 2, True), tmp_path / "b" / "team.yaml", src.parent, "")
+    with pytest.raises(ConfigError, match="speaker_selection.prompt"):
+        load_team(tmp_path / "b" / "team.yaml", env={"OPENAI_API_KEY": "x"})
 
 
 @pytest.mark.parametrize("args, says", [

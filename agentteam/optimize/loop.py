@@ -28,7 +28,14 @@ from typing import Callable
 
 from ..batch import Batch, BatchEnded, BatchOptions
 from ..batch.tasks import check_vars, load_tasks
-from ..errors import AgentTeamError, ConfigError, ExecutionError, ModelError, UsageError
+from ..errors import (
+    AgentTeamError,
+    ConfigError,
+    ExecutionError,
+    ModelError,
+    UsageError,
+    redact,
+)
 from ..models.base import Note, RetryNote
 from ..models.profiles import Profile
 from ..models.structured import Answer, ask, schema_of
@@ -122,7 +129,7 @@ class Optimizer:
         data, _, _, _ = yamlsafe.load(text, str(o.team_file))
         assert isinstance(data, dict)      # load_team has seen to it
         self.original, self.origin = data, o.team_file.resolve().parent
-        self.output = output.output_path(o.team_file, o.output)
+        self.output = output.output_path(o.team_file, o.output, team)
         self.out = output.out_dir(o.out, team.name, o.tasks_file)
         self.profiles, self.profile, notices = output.optimizer_profile(team, o.model)
         self.notices += notices
@@ -269,9 +276,9 @@ class Optimizer:
                                         f"again in {chunk.wait_s:.0f}s", "warning"))
             elif isinstance(chunk, Note):
                 on_event(OptimizeNotice(chunk.text, chunk.level))
-        (folder / "optimizer.json").write_text(json.dumps(
+        (folder / "optimizer.json").write_text(redact(json.dumps(
             {"messages": messages, "reply": answer.completion.text, "problem": answer.problem,
-             "usage": answer.completion.usage.to_dict()}, indent=2, ensure_ascii=False) + "\n",
+             "usage": answer.completion.usage.to_dict()}, indent=2, ensure_ascii=False)) + "\n",
             encoding="utf-8")
         return answer
 
@@ -315,9 +322,7 @@ class Optimizer:
 
     def _ended(self, row: Row, on_event: Callable) -> None:
         self.rows.append(row)
-        (self.out / "history.json").write_text(json.dumps(
-            {"team": str(self.opts.team_file), "tasks": str(self.opts.tasks_file),
-             "rows": [r.to_dict() for r in self.rows]}, indent=2) + "\n", encoding="utf-8")
+        output.write_history(self, self.rows)
         on_event(IterationEnded(row))
 
 

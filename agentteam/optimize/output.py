@@ -6,6 +6,7 @@ and the end event.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from .loop import Optimizer, _Scored
 
 
-def output_path(team_file: Path, given: Path | None) -> Path:
+def output_path(team_file: Path, given: Path | None, team: TeamSpec) -> Path:
     """``-o``, checked; by default ``TEAM.optimized.yaml`` beside the team file."""
     path = given or team_file.with_name(f"{team_file.stem}.optimized.yaml")
     if path.resolve() == team_file.resolve():
@@ -37,6 +38,11 @@ def output_path(team_file: Path, given: Path | None) -> Path:
                          f"{path / 'team.optimized.yaml'}")
     if path.suffix not in (".yaml", ".yml"):
         raise UsageError(f"-o {path}: a team file ends in .yaml or .yml")
+    tools = tool_file(path).resolve()
+    if any(t.function and (team.base_dir / t.function.rpartition(":")[0]).resolve() == tools
+           for t in team.tools):
+        raise UsageError(f"-o {path}: its tool file {tools.name} would replace a tool file "
+                         "the team uses; choose another -o")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -98,6 +104,7 @@ def finish(opt: "Optimizer", best: "_Scored | None", current: int, interrupted: 
     if interrupted and not any(r.iteration == current for r in rows):
         rows.append(Row(current, "interrupted", note="stopped by Ctrl-C",
                         dir=str(opt.out / f"iter-{current}")))
+    write_history(opt, rows)
     cand = best.cand if best is not None else Candidate(opt.original)
     kept = best.row.iteration if best is not None else 0
     path = opt.output
@@ -131,6 +138,13 @@ def _diff(opt: "Optimizer", keys: dict, path: Path, tools: str) -> str:
         diff += "".join(difflib.unified_diff([], tools.splitlines(True), "/dev/null",
                                              str(tool_file(path))))
     return diff
+
+
+def write_history(opt: "Optimizer", rows: list[Row]) -> None:
+    """``history.json`` in the iterations' folder: the table so far."""
+    (opt.out / "history.json").write_text(json.dumps(
+        {"team": str(opt.opts.team_file), "tasks": str(opt.opts.tasks_file),
+         "rows": [r.to_dict() for r in rows]}, indent=2) + "\n", encoding="utf-8")
 
 
 def _header(opt: "Optimizer", base: Row | None, top: Row | None, kept: int,

@@ -136,6 +136,11 @@ class OptimizeConsole:
         else:
             self.console.print(Text("no revision did better than the team as given: the "
                                     "team written is the same team", "yellow"), soft_wrap=True)
+        counts = [f"{sum(r.status == s for r in ev.rows[1:])} {s}" for s in
+                  ("kept", "not kept", "rejected", "skipped") if any(r.status == s
+                                                                     for r in ev.rows[1:])]
+        if counts:
+            self.console.print(Text(f"revisions: {', '.join(counts)}", "dim"), soft_wrap=True)
         if ev.interrupted:
             self.console.print(Text("interrupted: the best team so far is written",
                                     "bold yellow"), soft_wrap=True)
