@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from agentteam.batch.results import RunResult
 from agentteam.errors import ConfigError
+from agentteam.optimize.condense import condense, runs_for_prompt
 from agentteam.optimize.learned import check_code
 from agentteam.optimize.prompts import Revision
 from agentteam.optimize.revise import Candidate, apply, write
@@ -289,6 +291,28 @@ def test_learned_tool_code_must_do_nothing_when_imported():
     for code, why in bad.items():
         problems = check_code("f", code)
         assert problems and why in problems[0], (code, problems)
+
+
+def test_runs_are_condensed_to_a_bounded_size(tmp_path):
+    lines = [{"type": "run_started", "team": "t", "task": "T", "agents": ["a"],
+              "transcript": "x", "team_file": "f", "resumed_at": None, "format": 2}]
+    lines += [{"type": "message", "round": i, "agent": "a", "content": f"word {i} " * 1000}
+              for i in range(200)]
+    lines.append({"type": "run_ended", "reason": "max_round", "rounds": 199, "usage": {},
+                  "transcript": "x", "error": None, "exit_code": 3})
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    failed = [RunResult(f"t{i}", 1, "max_round", 3, False, transcript="r.jsonl")
+              for i in range(20)]
+    passed = [RunResult(f"p{i}", 1, "keyword", 0, True, transcript="r.jsonl") for i in range(5)]
+    one = condense(failed[0], tmp_path, 3000)
+    assert len(one) <= 3000
+    assert one.startswith("task `t0` (run 1): FAILED: ended by max_round (exit 3)\n[0] a: word 0")
+    assert "messages left out]" in one and "characters left out]" in one
+    assert one.endswith("(run ended: max_round after 199 rounds)")
+    assert "[199] a: word 199" in one            # the end, where runs go wrong
+    runs = runs_for_prompt(failed + passed, tmp_path, 20_000)
+    assert len(runs) == 8 + 3 and sum(map(len, runs)) <= 20_000
+    assert runs[0].startswith("task `t0`") and runs[-1].startswith("task `p2`")
 
 
 def test_a_team_written_elsewhere_still_points_at_its_files(tmp_path):
