@@ -6,6 +6,7 @@ The model is tiny and not instruction-tuned: these tests check protocol and flow
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -30,10 +31,32 @@ agents:
 
 
 def servers_left() -> list[str]:
-    """agentteam's llama.cpp servers still running (started by the tests, in this folder)."""
+    """agentteam's llama.cpp servers still running that this test session is answerable
+    for: its own descendants, and orphans (a server whose agentteam died without it). A
+    server another process on the machine is using (its parent alive) is not ours."""
     out = subprocess.run(["pgrep", "-af", "agentteam.models.llama_serve|llama_cpp.server"],
                          capture_output=True, text=True)
-    return [line for line in out.stdout.splitlines() if "pgrep" not in line]
+    return [line for line in out.stdout.splitlines() if "pgrep" not in line
+            and _ours_or_orphan(int(line.split()[0]))]
+
+
+def _ours_or_orphan(pid: int) -> bool:
+    try:
+        parent = _ppid(pid)
+        if parent == 1:
+            return True
+        while pid > 1:
+            if pid == os.getpid():
+                return True
+            pid = _ppid(pid)
+    except (OSError, ValueError, IndexError):
+        return False      # gone meanwhile
+    return False
+
+
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
 def test_two_agents_on_the_local_model(tmp_path):

@@ -10,7 +10,10 @@ from typing import List, Optional
 
 import typer
 
+from .common import _fail, _verbose, app
 
+
+@app.command()
 def optimize(
     team_file: Path = typer.Argument(..., help="The team file (YAML) to improve."),
     tasks_file: Path = typer.Argument(..., help="The tasks: one JSON object a line, as for "
@@ -40,10 +43,9 @@ def optimize(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs on stderr."),
 ) -> None:
     """Improve a team's prompts, descriptions, selection and tools from its scored runs."""
-    from .cli import _fail, _verbose
-    from .errors import AgentTeamError
-    from .optimize import OptimizeOptions, Optimizer
-    from .ui.optimize import OptimizeConsole, OptimizeJson
+    from ..errors import AgentTeamError
+    from ..optimize import OptimizeOptions, Optimizer
+    from ..ui.optimize import OptimizeConsole, OptimizeJson
     _verbose(verbose)
     opts = OptimizeOptions(team_file, tasks_file, output, out, iterations, model, team_model,
                            concurrency, repeat,
@@ -56,7 +58,3 @@ def optimize(
         _fail(e, as_json)
     raise typer.Exit(ended.exit_code)
 
-
-def register(app: typer.Typer) -> None:
-    """Add the command to the ``agentteam`` app."""
-    app.command("optimize")(optimize)
