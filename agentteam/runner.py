@@ -28,7 +28,7 @@ from .models.base import ChatModel
 from .models.defaults import default_profiles
 from .models.profiles import Profile
 from .models.shared import SharedModels
-from .team import TeamSpec, executes_code, human_input, load_team
+from .team import Cache, TeamSpec, executes_code, human_input, load_team
 
 
 @dataclass
@@ -73,17 +73,24 @@ class Prepared:
 
     def model(self, no_cache: bool = False) -> ChatModel:
         """The ChatModel for this run: replayed, cached, or a provider's."""
-        from .models.provider import ProviderModel
         if self.replay is not None:
             from .models.replay import ReplayModel
             return ReplayModel(self.replay, self.team)
-        model: ChatModel = ProviderModel(self.profiles, shared=self.shared)
-        if self.team.cache is not None and not no_cache:
-            from .models.cache import CachedModel
-            c = self.team.cache
-            model = CachedModel(model, self.profiles, c.seed,
-                                (self.team.base_dir / c.dir) if c.dir else None)
-        return model
+        return model_stack(self.profiles, None if no_cache else self.team.cache,
+                           self.team.base_dir, self.shared)
+
+
+def model_stack(profiles: dict[str, Profile], cache: Cache | None = None,
+                base_dir: Path | None = None, shared: SharedModels | None = None) -> ChatModel:
+    """The models of a run (or of `agentteam build`): a provider's, behind the completion
+    cache when ``cache`` is set (its ``dir`` relative to ``base_dir``; else the user's)."""
+    from .models.provider import ProviderModel
+    model: ChatModel = ProviderModel(profiles, shared=shared)
+    if cache is not None:
+        from .models.cache import CachedModel
+        where = (base_dir or Path.cwd()) / cache.dir if cache.dir else None
+        model = CachedModel(model, profiles, cache.seed, where)
+    return model
 
 
 # Ask the person what to do when Docker cannot be used: returns "local", "none" or "stop".
