@@ -326,7 +326,7 @@ def test_the_embedded_model_failing_says_to_pass_model(server):
             pass
     message = str(failed.value)
     assert "the answer could not be read: the reply holds no JSON object" in message
-    assert "the embedded local model (a 270M base model) rarely writes a valid team; pass " \
+    assert "the embedded local model (a 270M base model) often cannot make a valid team; pass " \
            "--model" in message
     assert failed.value.exit_code == 1
 
@@ -373,3 +373,20 @@ def test_run_without_output_keeps_the_team_under_agentteam_built(cli, server, tm
     [written] = list((tmp_path / ".agentteam" / "built").glob("*-prime-team.yaml"))
     assert load_team(written).name == "prime-team"
     assert f"-> .agentteam/built/{written.name}:" in r.stderr
+
+
+def test_a_team_nobody_is_told_to_end_gets_the_keyword_instruction_without_a_repair(
+        cli, server, tmp_path):
+    """As AutoGen's builder tells every expert to reply TERMINATE, agentteam tells the last
+    agent when the builder told no one: no repair call is spent on it."""
+    quiet = with_(GOOD, agents=[ANALYST, {**REVIEWER, "system_message": "You check it."}])
+    builds(server, [quiet])
+    out = tmp_path / "team.yaml"
+    r = build(cli, server, "-o", out)
+    assert r.exit_code == 0, r.stderr
+    assert len(builder_requests(server)) == 1
+    team = load_team(out)
+    assert team.agent("Reviewer").system_message == (
+        "You check it. When the task is done and the result checked, reply TERMINATE.")
+    assert team.agent("Analyst").system_message == ANALYST["system_message"]
+    assert "agentteam added the TERMINATE instruction" in out.read_text()

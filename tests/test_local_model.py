@@ -214,3 +214,19 @@ def test_the_selector_names_a_candidate_in_one_call_with_a_few_tokens(tmp_path):
     assert selector["calls"] == len(chosen)               # one call each, no retry
     assert selector["completion_tokens"] <= 4 * selector["calls"]
     assert servers_left() == []
+
+
+def test_the_embedded_builder_writes_json_its_schema_allows(tmp_path):
+    """`agentteam build` on the embedded model: a grammar made from the answer's JSON schema
+    lets the base model write only that JSON, so every answer is read (whether it makes a
+    good team is the model's affair: exit 0, or 1 after two repairs)."""
+    r = run_process("build", "Check whether 97 is a prime number.", "--model", "local",
+                    "--no-coding", "--max-agents", "2", "--no-cache", "-o", tmp_path / "t.yaml",
+                    cwd=tmp_path, timeout=1200)
+    assert r.returncode in (0, 1), r.stderr
+    assert "asking the builder" in r.stderr
+    for unread in ("not valid JSON", "holds no JSON object", "token limit"):
+        assert unread not in r.stderr, r.stderr
+    if r.returncode == 0:
+        assert (tmp_path / "t.yaml").exists()
+    assert servers_left() == []

@@ -76,6 +76,7 @@ def test_the_cache_keys_on_the_schema(fake, tmp_path):
     ('Here you go:\n```json\n{"a": 1,}\n```\nEnjoy.', {"a": 1}),
     ('<think>{"wrong": true} hmm</think> Sure! {"a": [1, 2,],}', {"a": [1, 2]}),
     ('The team is {"a": {"b": "}"}} as asked', {"a": {"b": "}"}}),
+    ('{"a": "two\nlines\tand a tab"}', {"a": "two\nlines\tand a tab"}),
 ])
 def test_replies_are_read_leniently(text, value):
     assert parse_object(text) == (value, "")
@@ -91,3 +92,16 @@ def test_replies_are_read_leniently(text, value):
 def test_replies_without_an_object_say_why(text, problem):
     value, why = parse_object(text)
     assert value is None and why.startswith(problem)
+
+
+def test_the_embedded_model_gets_a_grammar_of_the_schema():
+    """llama.cpp's /v1/completions takes no response_format: the schema goes as a GBNF
+    grammar, which llama.cpp parses."""
+    llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")
+    from agentteam.models.constrained import shape_json
+    p = Profile("p", "openai/local", {"api_base": "http://127.0.0.1:9/v1"}, embedded=True)
+    shaped = shape_json(p, SCHEMA, on_wire=True)
+    gbnf = shaped.params["extra_body"]["grammar"]
+    assert "root ::=" in gbnf and "response_format" not in shaped.params["extra_body"]
+    llama_grammar.LlamaGrammar.from_string(gbnf, verbose=False)     # it parses
+    assert shape_json(p, SCHEMA, on_wire=True, constrain=False).params == p.params

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..team import AGENT_RE, NAME_RE
 from ..team.load import _did_you_mean
 from ..team.yamlsafe import format_path
-from .prompts import KEYWORD, MAX_ROUND, PROXY, shown
+from .prompts import MAX_ROUND, PROXY, shown
 
 
 class _Strict(BaseModel):
@@ -114,11 +114,6 @@ def _meaning(r: Reading, max_agents: int, coding: bool | None,
     if runs_code and r.proposal.transitions and PROXY not in targets:
         out.append(f"transitions: no agent may hand over to {PROXY}, so no code would run; "
                    f"add {PROXY} after the agents that write code (or leave transitions out)")
-    if library is None and not any(KEYWORD in a.system_message for a in r.agents
-                                   if isinstance(a, Invented)):
-        out.append(f"agents: no agent's system_message says to reply {KEYWORD}, so the chat "
-                   "could not end before max_round; tell the agent that verifies the result "
-                   f"to reply {KEYWORD} when the task is done")
     return out
 
 

@@ -88,8 +88,24 @@ def to_team(r: Reading, task: str, coding: bool | None, models: dict | None = No
         else:
             assert library is not None
             agents.append(library.entries[a.name].model_dump())
+    _let_it_end(agents, comments, 1 if runs_code else 0)
     data["agents"] = agents
     return TeamDraft(data, comments, runs_code, p.rationale or "")
+
+
+def _let_it_end(agents: list[dict], comments: dict, first: int) -> None:
+    """When no agent is told to say the keyword, tell the last one (usually the one that
+    checks the result), as AutoGen's builder tells every expert: without it the chat could
+    only end at max_round."""
+    if len(agents) <= first or any(KEYWORD in str(a.get("system_message", ""))
+                                   for a in agents[first:]):
+        return
+    last = agents[-1]
+    last["system_message"] = (str(last.get("system_message") or "").rstrip() +
+                              f" When the task is done and the result checked, reply {KEYWORD}.")
+    where = ("agents", len(agents) - 1)
+    comments[where] = (comments.get(where, "") + f" agentteam added the {KEYWORD} "
+                       "instruction: no agent was told to end the chat.").strip()
 
 
 def problems_of(draft: TeamDraft, where: str) -> list[str]:

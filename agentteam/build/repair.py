@@ -135,8 +135,8 @@ def _failure(problems: list[str], model: str, embedded: bool, cached: bool) -> s
              f"({model}); its problems:"]
     lines += [f"  - {p}" for p in shown] + ([f"  - … and {more} more"] if more else [])
     if embedded:
-        lines.append("the embedded local model (a 270M base model) rarely writes a valid "
-                     "team; pass --model with a stronger one (a provider's, or a local "
+        lines.append("the embedded local model (a 270M base model) often cannot make a "
+                     "valid team; pass --model with a stronger one (a provider's, or a local "
                      "server's with --api-base)")
     else:
         lines.append("try a stronger model with --model, or fewer agents with --max-agents")

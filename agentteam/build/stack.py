@@ -48,8 +48,9 @@ def builder(models: dict | None, no_cache: bool = False) -> Builder:
     p = profiles[PROFILE]
     if p.is_local:
         p.params.setdefault("max_tokens", EMBEDDED_MAX_TOKENS)
-        notices.append(Notice("the embedded local model (a 270M base model) rarely writes a "
-                              "valid team; for a real build pass --model (a provider's "
-                              "model, or a local server's with --api-base)", "warning"))
+        notices.append(Notice("the embedded local model (a 270M base model) writes generic "
+                              "experts with thin system messages; for a real build pass "
+                              "--model (a provider's model, or a local server's with "
+                              "--api-base)", "warning"))
     return Builder(model_stack(profiles, None if no_cache else Cache()), profiles,
                    notices=notices)

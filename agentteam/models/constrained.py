@@ -115,10 +115,16 @@ def shape(p: Profile, choices: list[str], on_wire: bool, constrain: bool = True)
 def shape_json(p: Profile, schema: dict, on_wire: bool, constrain: bool = True) -> Profile:
     """The profile for a call whose reply must be a JSON object of ``schema`` (``{"name":
     ..., "schema": {...}}``, OpenAI's ``json_schema`` object): a structured-output request
-    where the backend takes one (not strict: builders' schemas have optional fields), the
-    plain call elsewhere (the embedded model, Anthropic, ...), whose reply is read
-    leniently (``models.structured``)."""
+    where the backend takes one (not strict: builders' schemas have optional fields), a
+    grammar of that JSON on the embedded model, the plain call elsewhere (Anthropic, ...),
+    whose reply is read leniently (``models.structured``)."""
     how = kind(p, on_wire) if constrain else ""
+    if how == "grammar":
+        gbnf = json_grammar(schema["schema"])
+        if gbnf is None:
+            return p
+        return replace(p, params={**p.params, "extra_body": {
+            **(p.params.get("extra_body") or {}), "grammar": gbnf}})
     if how != "json_schema":
         return p
     params = dict(p.params)
@@ -129,6 +135,17 @@ def shape_json(p: Profile, schema: dict, on_wire: bool, constrain: bool = True) 
     else:
         params["response_format"] = fmt
     return replace(p, params=params)
+
+
+def json_grammar(schema: dict) -> str | None:
+    """llama.cpp's GBNF grammar for the JSON of ``schema`` (llama-cpp-python's own
+    converter: installed wherever the embedded model is), or None when it cannot be
+    made; the reply is then read leniently."""
+    try:
+        from llama_cpp.llama_grammar import json_schema_to_gbnf
+        return json_schema_to_gbnf(json.dumps(schema))
+    except Exception:  # not installed, or a schema the converter does not take
+        return None
 
 
 def answer(text: str) -> str:

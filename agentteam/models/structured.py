@@ -46,7 +46,7 @@ def ask(model: ChatModel, profile: str, messages: list[dict], agent: str,
 
 def parse_object(text: str) -> tuple[dict | None, str]:
     """The JSON object a reply holds, read leniently: reasoning dropped, a fenced block or
-    the outermost braces in prose, trailing commas forgiven. Returns (object, "") or
+    the outermost braces in prose, trailing commas and raw line breaks in strings forgiven. Returns (object, "") or
     (None, what was wrong), in one line for a repair prompt or an error."""
     text = _THINKING.sub(" ", text or "").strip()
     if not text:
@@ -60,7 +60,9 @@ def parse_object(text: str) -> tuple[dict | None, str]:
     for chunk in candidates:
         for attempt in (chunk, _TRAILING_COMMA.sub(r"\1", chunk)):
             try:
-                value: Any = json.loads(attempt)
+                # strict=False: raw newlines and tabs inside strings (llama.cpp's JSON
+                # grammar lets a model write them) are read as themselves
+                value: Any = json.loads(attempt, strict=False)
             except (ValueError, RecursionError) as e:
                 if "{" in chunk:
                     problem = f"the reply is not valid JSON ({_short(e)})"
