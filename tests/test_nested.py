@@ -426,3 +426,10 @@ def test_ctrl_c_inside_an_inner_chat_loses_nothing_and_resume_goes_on_there(serv
     assert started[0]["scope"] == ["Research_team"] and started[0]["resumed_at"] == 0
     assert agents_of(server) == ["Searcher", "Checker", "Writer"]
     assert messages(ev) == [("Research_team", "Checked."), ("Writer", "Post. TERMINATE")]
+
+
+def test_validate_counts_the_chats_of_a_sequence(cli, server, tmp_path):
+    team = write(tmp_path, "pipeline.yaml", CHATS, server.url)
+    write(tmp_path, "research.yaml", RESEARCH)
+    r = cli("validate", team)
+    assert r.exit_code == 0 and "(pipeline, 3 chats)" in r.stdout
