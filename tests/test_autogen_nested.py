@@ -3,8 +3,11 @@ teams/autogen/, run against the fake server (see test_autogen_ports.py for the o
 
 from __future__ import annotations
 
-from .test_autogen_ports import code, ports, run, selector_calls  # noqa: F401  (a fixture)
+from . import test_autogen_ports as flat
 from .conftest import script
+from .test_autogen_ports import code, run, selector_calls
+
+ports = flat.ports     # the fixture: the ports and an OAI_CONFIG_LIST for the fake server
 
 
 def said(events, scope=None) -> list[str]:

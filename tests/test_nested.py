@@ -433,3 +433,36 @@ def test_validate_counts_the_chats_of_a_sequence(cli, server, tmp_path):
     write(tmp_path, "research.yaml", RESEARCH)
     r = cli("validate", team)
     assert r.exit_code == 0 and "(pipeline, 3 chats)" in r.stdout
+
+
+def test_resume_goes_on_two_levels_down(cli, server, tmp_path):
+    script(server, {"Planner": ["Go to Lisbon."], "Accountant": ["It costs 900 EUR."],
+                    "Approver": ["Approved."], "Boss": ["Fine. TERMINATE"]})
+    outer = write(tmp_path, "top.yaml", DEEP, server.url)
+    write(tmp_path, "planning.yaml", PLANNING)
+    t = tmp_path / "run.jsonl"
+    run_json(cli, outer, "--transcript", t)
+    lines = t.read_text().splitlines()
+    # killed right after the innermost chat started (its task written, no reply yet)
+    cut = next(i for i, x in enumerate(lines) if '"type": "message"' in x
+               and '"scope": ["Planning", "Costs"]' in x)
+    t.write_text("\n".join(lines[:cut + 1]) + "\n")
+    server.requests.clear()
+    r, ev = run_json(cli, "--resume", t)
+    assert r.exit_code == 0
+    assert agents_of(server) == ["Accountant", "Approver", "Boss"]
+    started = [(e["scope"], e["resumed_at"]) for e in ev if e["type"] == "chat_started"]
+    assert started == [(["Planning"], 1), (["Planning", "Costs"], 0)]
+    assert messages(ev, ["Planning"]) == [("Costs", "It costs 900 EUR."),
+                                          ("Approver", "Approved.")]
+    assert messages(ev) == [("Planning", "Approved."), ("Boss", "Fine. TERMINATE")]
+
+
+def test_run_task_replaces_the_first_chats_task(cli, server, tmp_path):
+    script(server, {"Searcher": ["Squid facts."], "Checker": ["Ok. TERMINATE"]})
+    team = write(tmp_path, "pipeline.yaml", CHATS, server.url)
+    write(tmp_path, "research.yaml", RESEARCH)
+    r, ev = run_json(cli, team, "--task", "Find facts about squids.")
+    assert r.exit_code == 0
+    tasks = [e["task"] for e in ev if e["type"] == "chat_started"]
+    assert tasks[0] == "Find facts about squids." and tasks[1].startswith("Draft a post.")

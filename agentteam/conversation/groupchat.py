@@ -173,7 +173,7 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools, RunningTeams):
         if self.team.send_introductions:
             yield from self._emit(Notice("introductions sent to every agent "
                                          "(send_introductions)"))
-        if not self.resume and self.task:
+        if not self.resume and self.task and not self.team.chats:
             sender = self.team.initiator or next(
                 (a.name for a in self.team.agents if a.kind == "user_proxy"), "user")
             yield from self._add(Message(sender, self.task, 0))

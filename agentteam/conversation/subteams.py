@@ -80,6 +80,7 @@ class RunningTeams:
     human_override: str | None
     clock: Callable[[], float]
     _started: float
+    task: str | None
     _call: Callable[..., Generator[Event, None, Completion]]
     _emit: Callable[[Event], Iterator[Event]]
     _add: Callable[[Message], Iterator[Event]]
@@ -150,7 +151,8 @@ class RunningTeams:
             if self._over_budget():
                 return "budget"
             chat, agent = chats[i], members[i]
-            task = chat.task
+            # `run --task` (or a `task:` beside `chats:`) replaces the first chat's task
+            task = self.task if i == 0 and self.task else chat.task
             earlier = [describe(m.content) for m in self.history]
             if chat.carryover and earlier:
                 task += "\nContext: \n" + "\n".join(earlier)   # AutoGen's carryover
