@@ -310,18 +310,24 @@ def test_chats_and_agents_together_are_refused(cli, tmp_path):
 
 # -- transcripts: resume, replay, old formats ------------------------------------------------
 
+def recorded_then_cut(cli, team, tmp_path, marker: str):
+    """Run ``team``, then cut its transcript after the first message line with ``marker``
+    (what a kill at that point leaves)."""
+    t = tmp_path / "run.jsonl"
+    run_json(cli, team, "--transcript", t)
+    lines = t.read_text().splitlines()
+    cut = next(i for i, x in enumerate(lines) if '"type": "message"' in x and marker in x)
+    t.write_text("\n".join(lines[:cut + 1]) + "\n")
+    return t
+
+
 def test_resume_goes_on_inside_the_inner_chat_that_was_running(cli, server, tmp_path):
     script(server, {"Searcher": ["Fact one."], "Checker": ["Checked. TERMINATE"],
                     "Writer": ["Post. TERMINATE"]})
     outer = write(tmp_path, "blog.yaml", OUTER, server.url)
     write(tmp_path, "research.yaml", RESEARCH)
-    t = tmp_path / "run.jsonl"
-    run_json(cli, outer, "--transcript", t)
-    lines = t.read_text().splitlines()
     # cut the transcript after the Searcher's message: as if killed inside the inner chat
-    cut = next(i for i, x in enumerate(lines) if '"agent": "Searcher"' in x
-               and '"type": "message"' in x)
-    t.write_text("\n".join(lines[:cut + 1]) + "\n")
+    t = recorded_then_cut(cli, outer, tmp_path, '"agent": "Searcher"')
     rec = read(t)
     assert rec.open is not None and rec.open.scope == ("Research_team",)
     server.requests.clear()
@@ -440,13 +446,8 @@ def test_resume_goes_on_two_levels_down(cli, server, tmp_path):
                     "Approver": ["Approved."], "Boss": ["Fine. TERMINATE"]})
     outer = write(tmp_path, "top.yaml", DEEP, server.url)
     write(tmp_path, "planning.yaml", PLANNING)
-    t = tmp_path / "run.jsonl"
-    run_json(cli, outer, "--transcript", t)
-    lines = t.read_text().splitlines()
     # killed right after the innermost chat started (its task written, no reply yet)
-    cut = next(i for i, x in enumerate(lines) if '"type": "message"' in x
-               and '"scope": ["Planning", "Costs"]' in x)
-    t.write_text("\n".join(lines[:cut + 1]) + "\n")
+    t = recorded_then_cut(cli, outer, tmp_path, '"scope": ["Planning", "Costs"]')
     server.requests.clear()
     r, ev = run_json(cli, "--resume", t)
     assert r.exit_code == 0
