@@ -327,6 +327,12 @@ class _AnyEnv(dict):
         return ""
 
 
+def _all_agent_names(team: TeamSpec) -> list[str]:
+    """Every agent of the team, its inner teams' too (their lines end a local model's reply)."""
+    from .team.nesting import walk
+    return list(dict.fromkeys(a.name for _, t in walk(team) for a in t.agents))
+
+
 def _tool_profiles(p: Prepared) -> frozenset[str]:
     if p.tools is None:
         return frozenset()
@@ -366,12 +372,10 @@ class TeamRun:
         if not self.req.replay and needs_litellm(p.profiles):
             preload()   # the LiteLLM import overlaps the sandbox and local server start
         yield from map(redact_event, p.notices)
-        notices: list[Event] = []
         try:
-            with LocalServers(p.tree.all_profiles(p.profiles), on_notice=notices.append,
+            with LocalServers(p.tree.all_profiles(p.profiles), names=_all_agent_names(p.team),
                               tool_profiles=_tool_profiles(p)) as local:
-                local.start()
-                yield from map(redact_event, notices)
+                yield from map(redact_event, local.starting())
                 if p.tools is not None:
                     p.tools.start()     # the MCP servers: they list their tools
                 p.tree.start_tools()

@@ -518,6 +518,56 @@ def _ag2_round_trips(url: str, reps: int) -> list[float]:
     return out[1:]
 
 
+def prefixes(r: Report, url: str) -> None:
+    """The selector's prompt against AG2's, and the embedded model before and after
+    prefix reuse (``bench/embedded.py``; BENCH_EMBEDDED_REPS=0 skips it)."""
+    r.section("Prompt characters: agentteam ÷ AG2, `auto` selection",
+              "Three assistants, ~300-character replies, every call's prompt counted "
+              "(selector calls included). Goal ≤ 0.6 at 20 rounds.")
+    rows = []
+    for rounds in (10, 20, 50):
+        volume = {}
+        for fw in ("agentteam", "ag2"):
+            reset(url)
+            worker(fw, "auto", url, rounds)
+            volume[fw] = stats(url)["prompt_chars"]
+        rows.append([str(rounds), f"{volume['agentteam']:,}", f"{volume['ag2']:,}",
+                     f"{volume['agentteam'] / volume['ag2']:.2f}×"])
+    r.table(["rounds", "agentteam", "AG2", "agentteam ÷ AG2"], rows)
+    reps = int(os.environ.get("BENCH_EMBEDDED_REPS", "1"))
+    if reps <= 0:
+        return
+    r.section("The embedded model before and after prefix reuse",
+              "`teams/cars_critic.yaml --max-round 10 --executor none --model local`, the "
+              "code of `main` (before) and of this tree (after), runs interleaved on the same "
+              "machine. Seconds per round are between two messages' arrivals on `--json`; "
+              "in brackets, the prompt tokens the model evaluated for that message and the "
+              "tokens it wrote (`before` reports no usage when streaming: its counts are "
+              "agentteam's estimates).")
+    out = subprocess.run([PY, str(ROOT / "bench" / "embedded.py"), "--reps", str(reps)],
+                         capture_output=True, text=True, env=ENV, timeout=6 * 3600)
+    runs = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    if not runs:
+        r.lines.append(f"skipped: {out.stderr.strip()[-300:]}")
+        return
+    rows = []
+    for run in runs:
+        pr = {int(k): v for k, v in run["per_round"].items()}
+        tok = {int(k): v for k, v in run.get("per_round_tokens", {}).items()}
+        sel = run["selector"]
+        cells = [f"{pr[k]:.1f} s" + (f" ({tok[k][0]} in, {tok[k][1]} out)" if k in tok else "")
+                 if k in pr else "—" for k in (2, 5, 10)]
+        rows.append([run["version"], *cells,
+                     f"{sel['calls']} / {sel['seconds']:.1f} s / {sel['completion_tokens']}",
+                     f"{run['total_s']:.0f} s", f"{run['rounds']} ({run['reason']})"])
+    r.table(["version", "round 2", "round 5", "round 10",
+             "selector calls / time / tokens written", "whole run", "rounds"], rows)
+    total = {v: statistics.median(x["total_s"] for x in runs if x["version"] == v)
+             for v in ("before", "after")}
+    r.lines.append(f"Whole run: {total['before'] / total['after']:.1f}× faster "
+                   "(median of the runs; goal ≥ 3×).")
+
+
 def machine() -> str:
     cpu = "?"
     try:
@@ -563,9 +613,8 @@ def main() -> None:
         cache(r, url)
         code_execution(r, args.reps)
         batch_throughput(r)
-
-
         tool_calls(r, args.reps)
+        prefixes(r, url)
     finally:
         server.terminate()
         server.wait(10)

@@ -166,13 +166,15 @@ def test_docker_huge_output_capped(sandbox):
 
 @docker
 def test_docker_container_removed_after_close(tmp_path):
-    before = len(containers())
     ex = make_executor(CodeExecution(), tmp_path / "w")
     ex.check()
     ex.start()
-    assert len(containers()) == before + 1
+    # only this executor's container (by its run label): other runs may share the engine
+    mine = {"label": f"agentteam.run={ex.run_id}"}
+    from agentteam.executors.docker import client
+    assert len(client().containers.list(all=True, sparse=True, filters=mine)) == 1
     ex.close()
-    assert len(containers()) == before
+    assert client().containers.list(all=True, sparse=True, filters=mine) == []
 
 
 @docker

@@ -6,6 +6,7 @@ The model is tiny and not instruction-tuned: these tests check protocol and flow
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -30,8 +31,32 @@ agents:
 
 
 def servers_left() -> list[str]:
-    out = subprocess.run(["pgrep", "-af", "llama_cpp.server"], capture_output=True, text=True)
-    return [line for line in out.stdout.splitlines() if "pgrep" not in line]
+    """agentteam's llama.cpp servers still running that this test session is answerable
+    for: its own descendants, and orphans (a server whose agentteam died without it). A
+    server another process on the machine is using (its parent alive) is not ours."""
+    out = subprocess.run(["pgrep", "-af", "agentteam.models.llama_serve|llama_cpp.server"],
+                         capture_output=True, text=True)
+    return [line for line in out.stdout.splitlines() if "pgrep" not in line
+            and _ours_or_orphan(int(line.split()[0]))]
+
+
+def _ours_or_orphan(pid: int) -> bool:
+    try:
+        parent = _ppid(pid)
+        if parent == 1:
+            return True
+        while pid > 1:
+            if pid == os.getpid():
+                return True
+            pid = _ppid(pid)
+    except (OSError, ValueError, IndexError):
+        return False      # gone meanwhile
+    return False
+
+
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
 def test_two_agents_on_the_local_model(tmp_path):
@@ -117,4 +142,75 @@ agents:
     # a call the model made was answered, one result per call
     calls = [e for e in events if e["type"] == "tool_call"]
     assert len([e for e in events if e["type"] == "tool_result"]) == len(calls)
+
+
+PAIR = """\
+name: local-reuse
+task: Write one sentence about the weight and the horsepower of cars.
+models:
+  default: {model: local, max_tokens: 16, timeout: 300, temperature: 0}
+max_round: 4
+speaker_selection: round_robin
+code_execution: {executor: none}
+agents:
+  - name: Alice
+    system_message: You are Alice, a careful data analyst. You answer in one short sentence and
+      you always say which column of the data you looked at.
+  - name: Bob
+    system_message: You are Bob, a critic of charts. You answer in one short sentence and you
+      always say what the chart should show instead.
+"""
+
+
+def test_an_agents_second_call_evaluates_only_what_was_said_since(tmp_path):
+    """The server keeps each agent's state: its second prompt (its first one, its reply and
+    the other's reply) is mostly read from that state, as the server's usage reports."""
+    team = tmp_path / "pair.yaml"
+    team.write_text(PAIR)
+    r = run_process("run", team, "--json", cwd=tmp_path, timeout=900)
+    assert r.returncode == 3, r.stderr
+    msgs = [json.loads(x) for x in r.stdout.splitlines()]
+    usage = {}
+    for m in msgs:
+        if m["type"] == "message" and m["round"] > 0:
+            usage.setdefault(m["agent"], []).append(m["usage"])
+    for agent in ("Alice", "Bob"):
+        first, second = usage[agent]
+        assert not second["estimated"]                # the server's own count
+        evaluated = second["prompt_tokens"] - second["cached_tokens"]
+        # all of the first prompt (but a token or two where the reply's tokens are
+        # written differently) comes from the kept state
+        assert second["cached_tokens"] >= first["prompt_tokens"] - 2, usage
+        assert evaluated < second["prompt_tokens"] / 2, usage
+    assert servers_left() == []
+
+
+TRIO = """\
+name: local-choice
+task: Plot the weight and the horsepower of the cars in cars.csv.
+models:
+  default: {model: local, max_tokens: 12, timeout: 300}
+max_round: 3
+speaker_selection: auto
+code_execution: {executor: none}
+agents:
+  - {name: Planner, description: Splits the task into steps.}
+  - {name: Coder, description: Writes the Python code.}
+  - {name: Critic, description: Reviews the code and the chart.}
+"""
+
+
+def test_the_selector_names_a_candidate_in_one_call_with_a_few_tokens(tmp_path):
+    team = tmp_path / "trio.yaml"
+    team.write_text(TRIO)
+    r = run_process("run", team, "--json", cwd=tmp_path, timeout=900)
+    assert r.returncode == 3, r.stderr
+    events = [json.loads(x) for x in r.stdout.splitlines()]
+    chosen = [e for e in events if e["type"] == "speaker_selected"
+              and e["method"] == "auto" and "selector" in e["reason"]]
+    assert chosen, "no selection needed the selector"
+    assert all(e["reason"] == "chosen by the selector model" for e in chosen), chosen
+    selector = events[-1]["usage"]["agents"]["(selector)"]
+    assert selector["calls"] == len(chosen)               # one call each, no retry
+    assert selector["completion_tokens"] <= 4 * selector["calls"]
     assert servers_left() == []

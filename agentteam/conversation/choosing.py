@@ -91,7 +91,8 @@ class ChoosingSpeakers:
         profile = self.team.speaker_selection.model or "default"
         for attempt in range(self.team.speaker_selection.max_retries + 1):
             try:
-                done = yield from self._call(profile, prompt, SELECTOR, None)
+                # the candidates go along: a backend that can allows only their names
+                done = yield from self._call(profile, prompt, SELECTOR, None, choices=allowed)
             except ModelError as e:
                 fallback = self.selector.fallback(last, allowed)
                 return fallback, f"selector model failed ({e}); next in order"

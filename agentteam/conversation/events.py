@@ -129,7 +129,7 @@ class Notice:
     """Something the person should know that is not a message (a warning, a choice made)."""
 
     text: str
-    level: str = "info"   # info | warning
+    level: str = "info"   # info | warning | progress (a wait follows, until the next event)
     scope: Optional[list[str]] = None
     type: Literal["notice"] = "notice"
 

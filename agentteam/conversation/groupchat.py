@@ -357,12 +357,17 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools, RunningTeams):
                                              "message after the task", "warning"))
 
     def _call(self, profile: str, messages: list[dict], who: str, round_no: int | None,
-              tools: list[dict] | None = None,
+              tools: list[dict] | None = None, choices: list[str] | None = None,
               call_as: str | None = None) -> Generator[Event, None, Completion]:
-        """Stream a completion, relaying deltas (when ``round_no``) and retries as events.
-        ``call_as``: whom the model is told the call is for, when not ``who``."""
-        stream = self.model.stream(profile, messages, call_as or who, tools) if tools else \
-            self.model.stream(profile, messages, call_as or who)
+        """Stream a completion, relaying deltas (when ``round_no``) and retries as events;
+        ``choices``: a speaker selection among these names; ``call_as``: whom the model is
+        told the call is for, when not ``who``."""
+        extra: dict = {}
+        if tools:
+            extra["tools"] = tools
+        if choices:
+            extra["choices"] = choices
+        stream = self.model.stream(profile, messages, call_as or who, **extra)
         shown: list[str] = []       # the reply streamed so far (self._partial's text)
         if round_no is not None:
             yield from self._emit(MessageStarted(round_no, who, profile))

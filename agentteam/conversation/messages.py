@@ -24,10 +24,12 @@ class Usage:
     calls: int = 0
     seconds: float = 0.0
     estimated: bool = False     # the server reported no usage; counted by agentteam
+    cached_tokens: int = 0      # of prompt_tokens, those the provider's prompt cache held
 
     def add(self, other: "Usage") -> None:
         self.estimated = self.estimated or other.estimated
         self.prompt_tokens += other.prompt_tokens
+        self.cached_tokens += other.cached_tokens
         self.completion_tokens += other.completion_tokens
         self.calls += other.calls
         self.seconds += other.seconds
@@ -47,7 +49,7 @@ class Usage:
     def from_dict(cls, d: dict | None) -> "Usage":
         d = d or {}
         return cls(**{k: d[k] for k in ("prompt_tokens", "completion_tokens", "cost", "calls",
-                                        "seconds", "estimated") if k in d})
+                                        "seconds", "estimated", "cached_tokens") if k in d})
 
 
 # -- parts -------------------------------------------------------------------------------

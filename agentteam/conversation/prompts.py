@@ -96,9 +96,12 @@ def selector_messages(team: TeamSpec, history: list[Message], allowed: list[str]
                       retry: str = "") -> list[dict]:
     """The compact prompt for the selector model: roles, recent messages, the candidates.
 
-    ``retry`` says what was wrong with the previous answer, for the next try. The team's
-    ``prompt`` template replaces the instructions (and, when it places ``{history}``
-    itself, is the whole request); ``retry_prompt`` replaces what a retry adds.
+    The last message is shown up to ``max_chars_per_message`` (its head and its end, where
+    a request to someone usually is), the ones before it only by their first eighth of
+    that, whitespace collapsed. ``retry`` says what was wrong with the previous answer,
+    for the next try. The team's ``prompt`` template replaces the instructions (and, when
+    it places ``{history}`` itself, is the whole request); ``retry_prompt`` replaces what
+    a retry adds.
     """
     sel = team.speaker_selection
     roles = []
@@ -107,18 +110,21 @@ def selector_messages(team: TeamSpec, history: list[Message], allowed: list[str]
             role = a.description or _first_sentence(system_message(a))
             roles.append(f"- {a.name}: {role}")
     lines = []
-    for m in history[-sel.recent_messages:]:
-        text = describe(m.content).strip()
-        if len(text) > sel.max_chars_per_message:
-            half = sel.max_chars_per_message // 2
-            text = text[:half] + " … " + text[-half:]
+    recent = history[-sel.recent_messages:]
+    for i, m in enumerate(recent):
+        text = " ".join(describe(m.content).split())
+        if i == len(recent) - 1:     # the last message decides most: its head and its end
+            if len(text) > sel.max_chars_per_message:
+                half = sel.max_chars_per_message // 2
+                text = text[:half] + " … " + text[-half:]
+        elif len(text) > sel.max_chars_per_message // 8:    # earlier ones: what they were
+            text = text[:sel.max_chars_per_message // 8] + " …"
         lines.append(f"[{m.agent}] {text}")
     values = {"roles": "\n".join(roles), "names": ", ".join(allowed),
               "history": "\n".join(lines)}
     system = (f"{SELECTOR_INTRO} Candidates:\n" + values["roles"] +
-              "\nAnswer with exactly one candidate name and nothing else.")
-    user = "Recent messages:\n" + values["history"] + \
-        f"\n\nWho speaks next? One of: {values['names']}."
+              "\nAnswer with one name only.")
+    user = values["history"] + f"\n\nWho speaks next? One of: {values['names']}."
     if sel.prompt:
         system = render(sel.prompt, **values)
         if "history" in placeholders(sel.prompt):

@@ -73,4 +73,10 @@ class ChatModel(Protocol):
     """
 
     def stream(self, profile: str, messages: list[dict], agent: str,
-               tools: list[dict] | None = None) -> Stream: ...
+               tools: list[dict] | None = None,
+               choices: list[str] | None = None, schema: dict | None = None) -> Stream:
+        """``choices`` (a speaker selection's names, passed only when there are some): a
+        model that can answers only one of them; others may ignore it. ``schema``
+        (``{"name", "schema"}``, passed only when given): the reply should be a JSON object
+        of that schema; a model that cannot be told may ignore it."""
+        ...

@@ -41,19 +41,22 @@ class CachedModel:
         self.warned = False
 
     def key(self, profile: str, messages: list[dict], agent: str = "",
-            tools: list[dict] | None = None) -> str:
+            tools: list[dict] | None = None, schema: dict | None = None) -> str:
         p = self.profiles.get(profile)
         params = {k: v for k, v in (p.params if p else {}).items() if k != "api_key"}
         shape = {"model": p.model if p else profile, "params": params,
                  "messages": messages, "agent": agent, "seed": self.seed}
         if tools:   # the tools offered shape the reply (keys without tools stay as they were)
             shape["tools"] = tools
+        if schema:  # so does an asked-for reply schema
+            shape["schema"] = schema
         blob = json.dumps(shape, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def stream(self, profile: str, messages: list[dict], agent: str,
-               tools: list[dict] | None = None) -> Stream:
-        key = self.key(profile, messages, agent, tools)
+               tools: list[dict] | None = None, choices: list[str] | None = None,
+               schema: dict | None = None) -> Stream:
+        key = self.key(profile, messages, agent, tools, schema)
         path = self.dir / key[:2] / f"{key}.json"
         stored, problem = _load(path, profile)
         if problem and not self.warned:
@@ -65,9 +68,14 @@ class CachedModel:
             yield Delta(stored.text)
             return stored
         self.misses += 1
-        inner = self.inner.stream(profile, messages, agent, tools) if tools else \
-            self.inner.stream(profile, messages, agent)
-        done = yield from inner
+        extra: dict = {}
+        if tools:
+            extra["tools"] = tools
+        if choices:      # the prompt names them already: they are not part of the key
+            extra["choices"] = choices
+        if schema:
+            extra["schema"] = schema
+        done = yield from self.inner.stream(profile, messages, agent, **extra)
         value = {"text": done.text, "profile": done.profile, "usage": done.usage.to_dict(),
                  "truncated": done.truncated}
         if done.content is not None:     # a reply with tool calls

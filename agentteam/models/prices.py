@@ -38,10 +38,21 @@ def entry(model: str) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
-def cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """Dollars for these tokens, or None when the model has no known price."""
+def cost(model: str, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0,
+         cache_write_tokens: int = 0) -> float | None:
+    """Dollars for these tokens, or None when the model has no known price.
+
+    ``prompt_tokens`` counts every prompt token; of them, ``cached_tokens`` were read
+    from the provider's prompt cache and ``cache_write_tokens`` written to it, each at
+    its own price where the table has one (read: typically 10-50 % of the input price;
+    write: Anthropic's 125 %).
+    """
     found = entry(model)
     if not found or "input_cost_per_token" not in found:
         return None
-    return (prompt_tokens * found.get("input_cost_per_token", 0)
+    price_in = found.get("input_cost_per_token", 0)
+    read = found.get("cache_read_input_token_cost", price_in)
+    write = found.get("cache_creation_input_token_cost", price_in)
+    plain = max(0, prompt_tokens - cached_tokens - cache_write_tokens)
+    return (plain * price_in + cached_tokens * read + cache_write_tokens * write
             + completion_tokens * found.get("output_cost_per_token", 0))

@@ -51,6 +51,7 @@ class Profile:
     # chatml-function-calling): such a reply is asked for whole.
     stream_tools: bool = True
     vision: bool | None = None    # the team file's `vision:` (None: LiteLLM's table decides)
+    embedded: bool = False        # served by agentteam's own llama.cpp server (localmodel)
 
     @property
     def provider(self) -> str:

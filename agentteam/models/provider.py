@@ -18,7 +18,7 @@ import time
 
 from ..conversation.messages import TextPart, ToolCallPart, Usage
 from ..errors import ModelError, RateLimited, ServerError, StreamCut, redact
-from . import guard, prices, wire
+from . import constrained, guard, prices, prompt_cache, wire
 from . import provider_errors as pe
 from .base import Completion, Cut, Delta, RetryNote, Stream
 from .profiles import Profile
@@ -235,14 +235,24 @@ class ProviderModel:
         self._patience = shared.rate_limit_patience if shared is not None else 0.0
         if self._gate is not None:
             self._sleep = self._gate.sleep
+        self._unconstrained: set[str] = set()   # profiles that refused a constrained choice
 
     def stream(self, profile: str, messages: list[dict], agent: str,
-               tools: list[dict] | None = None) -> Stream:
+               tools: list[dict] | None = None, choices: list[str] | None = None,
+               schema: dict | None = None) -> Stream:
+        """Stream a reply; with ``choices`` (a speaker selection) the reply is capped,
+        constrained to the names where the backend can do it, and returned as the name;
+        with ``schema`` (``{"name", "schema"}``) a JSON object of that schema is asked for
+        where the backend can be told (read it with ``models.structured``)."""
         chain = [profile] + [f for f in self.profiles[profile].fallbacks if f != profile]
         last: ModelError | None = None
         for name in chain:
             p = self.profiles[name]
             try:
+                if choices:
+                    return (yield from self._choose(p, messages, agent, list(choices)))
+                if schema:
+                    return (yield from self._structured(p, messages, agent, schema))
                 return (yield from self._with_retries(p, messages, agent, tools))
             except ModelError as e:
                 last = e
@@ -257,6 +267,36 @@ class ProviderModel:
         returns an ``imagegen.Picture``."""
         from . import imagegen
         return (yield from imagegen.generate(self.profiles, profile, request, agent, self._sleep))
+
+    def _choose(self, p: Profile, messages: list[dict], agent: str,
+                choices: list[str]) -> Stream:
+        done = yield from self._constrained(
+            p, messages, agent, lambda c: constrained.shape(p, choices, wire.supports(p), c))
+        done.text = constrained.answer(done.text)
+        return done
+
+    def _structured(self, p: Profile, messages: list[dict], agent: str,
+                    schema: dict) -> Stream:
+        return (yield from self._constrained(
+            p, messages, agent, lambda c: constrained.shape_json(p, schema, wire.supports(p), c)))
+
+    def _constrained(self, p: Profile, messages: list[dict], agent: str, shaped_as) -> Stream:
+        """A call whose request ``shaped_as(True)`` constrains (``shaped_as(False)``: the same
+        call without the constraint)."""
+        constrain = p.name not in self._unconstrained
+        shaped = shaped_as(constrain)
+        try:
+            return (yield from self._with_retries(shaped, messages, agent))
+        except ModelError as e:
+            # A plain refusal (400/422) of a constrained request: the backend does not
+            # take the constraint. Ask without it, now and for the rest of the run.
+            plain = shaped_as(False)
+            if type(e) is not ModelError or not constrain or shaped.params == plain.params:
+                raise
+            log.debug("profile %s refused a constrained request (%s); asking without it",
+                      p.name, e)
+            self._unconstrained.add(p.name)
+            return (yield from self._with_retries(plain, messages, agent))
 
     def _with_retries(self, p: Profile, messages: list[dict], agent: str,
                       tools: list[dict] | None = None) -> Stream:
@@ -313,7 +353,8 @@ class ProviderModel:
         start = time.monotonic()
         parts: list[str] = []
         end: dict = {}
-        pieces = self._wire.stream(p, adapt(messages, p), agent, tools)
+        script = p.embedded and not tools    # the embedded model's script (models.embedded)
+        pieces = self._wire.stream(p, messages if script else adapt(messages, p), agent, tools)
         try:
             for item in pieces:
                 if isinstance(item, str):
@@ -339,7 +380,8 @@ class ProviderModel:
             counted.estimated = True
             return _completion("".join(parts), p, counted, calls, truncated)
         return _completion("".join(parts), p, _usage(
-            p, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, seconds),
+            p, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, seconds,
+            usage),
             calls, truncated)
 
     def _call_litellm(self, p: Profile, messages: list[dict], agent: str,
@@ -350,7 +392,8 @@ class ProviderModel:
         kwargs = dict(p.params)
         kwargs["extra_headers"] = {**(p.params.get("extra_headers") or {}),
                                    wire.AGENT_HEADER: wire.header_value(agent)}
-        kwargs.update(model=p.model, messages=adapt(messages, p), stream=True, num_retries=0,
+        kwargs.update(model=p.model, messages=prompt_cache.mark(adapt(messages, p), p),
+                      stream=True, num_retries=0,
                       timeout=p.first_token_timeout or p.timeout,
                       stream_options={"include_usage": True}, drop_params=True)
         if tools:
@@ -399,7 +442,7 @@ class ProviderModel:
             raise pe.stream_cut(p, text)
         return _completion(text, p, _usage(p, _tokens(usage, "prompt_tokens"),
                                            _tokens(usage, "completion_tokens"),
-                                           time.monotonic() - start),
+                                           time.monotonic() - start, usage),
                            calls.done(), finish == "length")
 
 
@@ -451,8 +494,14 @@ def _text(content) -> str:
     return str(content or "")
 
 
-def _usage(p: Profile, prompt: int, completion: int, seconds: float) -> Usage:
-    return Usage(prompt, completion, prices.cost(p.model, prompt, completion), 1, seconds)
+def _usage(p: Profile, prompt: int, completion: int, seconds: float,
+           reported=None) -> Usage:
+    """Usage of one call, priced; ``reported`` is the provider's own usage report, which
+    says how much of the prompt came from its prompt cache."""
+    cached, written = prompt_cache.counts(reported)
+    cached, written = min(cached, prompt), min(written, max(0, prompt - cached))
+    cost = prices.cost(p.model, prompt, completion, cached, written)
+    return Usage(prompt, completion, cost, 1, seconds, cached_tokens=cached)
 
 
 def needs_litellm(profiles: dict[str, Profile]) -> bool:

@@ -47,7 +47,8 @@ class ReplayModel:
         return self.replies[self.position]
 
     def stream(self, profile: str, messages: list[dict], agent: str,
-               tools: list[dict] | None = None) -> Stream:
+               tools: list[dict] | None = None, choices: list[str] | None = None,
+               schema: dict | None = None) -> Stream:
         nxt = self._next()
         content = None
         if agent == SELECTOR:

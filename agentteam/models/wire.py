@@ -18,6 +18,7 @@ import uuid
 from typing import Any, Generator, Iterator
 
 from ..errors import ModelError
+from . import embedded
 from . import provider_errors as pe
 from .profiles import Profile
 
@@ -78,15 +79,20 @@ class WireClient:
                 tools: list[dict] | None = None) -> tuple[str, dict, dict]:
         """URL, headers and JSON body of a streamed chat completion for this profile."""
         name = p.served_name
-        url, headers, key = endpoint(p, "chat/completions", agent)
+        # the embedded model's turns are a script on /v1/completions (models.embedded); a
+        # turn that may call tools goes through the server's chat format instead
+        script = p.embedded and not tools
+        url, headers, key = endpoint(p, "completions" if script else "chat/completions", agent)
         headers.setdefault("Accept", "text/event-stream")   # extra_headers may set it
         if not key and p.provider in ("openai", "azure") and not p.params.get("api_base"):
             raise pe.missing_key(p)
-        body = {"model": name, "messages": messages, "stream": True,
-                "stream_options": {"include_usage": True}}
+        body = embedded.body(name, messages, agent) if script else \
+            {"model": name, "messages": messages, "stream": True}
+        body["stream_options"] = {"include_usage": True}
         body.update({k: p.params[k] for k in _BODY_PARAMS if p.params.get(k) is not None})
         if tools:
             body.update(tools=tools, tool_choice="auto")
+        body.update(p.params.get("extra_body") or {})   # a backend's own fields (vLLM, ...)
         return url, headers, body
 
     def stream(self, p: Profile, messages: list[dict], agent: str = "",
@@ -282,7 +288,8 @@ def parse_chunk(p: Profile, data: bytes) -> tuple[list[str], str | None, dict | 
         delta = choice.get("delta") or {} if isinstance(choice, dict) else None
         if not isinstance(delta, dict):
             raise _shape(p, "a choice or its `delta` is not an object", data)
-        text, reason = delta.get("content"), choice.get("finish_reason")
+        # chat chunks carry a delta; /v1/completions chunks (the embedded model) carry text
+        text, reason = delta.get("content") or choice.get("text"), choice.get("finish_reason")
         if not isinstance(text, (str, type(None))) or not isinstance(reason, (str, type(None))):
             raise _shape(p, "`content` or `finish_reason` is not text", data)
         if text:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 import time
 from collections import deque
@@ -38,7 +39,7 @@ Responder = Callable[[dict, str], Reply]
 _CALL_IDS = itertools.count(1)
 
 FAULTS = ("ok", "429", "500", "503", "401", "404", "context", "hang", "cut", "badjson", "slow",
-          "length") + hostile.KINDS
+          "length", "400") + hostile.KINDS
 
 
 @dataclass
@@ -126,6 +127,11 @@ class FakeOpenAIServer:
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._stop_hang = threading.Event()
+        # Like a provider's prompt cache: a prompt's longest common prefix with an earlier
+        # one is reported as cached (OpenAI's prompt_tokens_details.cached_tokens,
+        # Anthropic's cache_read_input_tokens). Off unless a test turns it on.
+        self.prompt_cache = False
+        self._prompts: list[list[tuple]] = []
 
     # -- control ---------------------------------------------------------
     def fail(self, kind: str, times: int = 1, retry_after: float | None = None,
@@ -142,6 +148,24 @@ class FakeOpenAIServer:
             queue.append(Fault("ok"))
         for _ in range(times):
             queue.append(Fault(kind, retry_after, delay, payload))
+
+    def usage(self, body: dict, text: str, calls: list[dict] | None = None) -> dict:
+        """The usage a reply reports; with ``prompt_cache``, the cached part of its prompt."""
+        usage = _usage(body, text, calls)
+        if self.prompt_cache:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens(body)}
+        return usage
+
+    def cached_tokens(self, body: dict) -> int:
+        """Tokens (4 characters of content each, as ``_usage`` counts them) of this prompt
+        that an earlier prompt began with."""
+        system = body.get("system")
+        prompt = ([("system", _flat(system))] if system else []) + \
+            [(m.get("role"), _flat(m.get("content"))) for m in body.get("messages", [])]
+        with self._lock:
+            best = max((_common_prefix(prompt, p) for p in self._prompts), default=0)
+            self._prompts.append(prompt)
+        return best // 4
 
     @property
     def url(self) -> str:
@@ -181,6 +205,25 @@ class FakeOpenAIServer:
     def _next_fault(self) -> Fault | None:
         with self._lock:
             return self.faults.popleft() if self.faults else None
+
+
+def _flat(content) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(str(b.get("text", "")) for b in content or [] if isinstance(b, dict))
+
+
+def _common_prefix(a: list[tuple], b: list[tuple]) -> int:
+    """Characters of content two prompts (lists of (role, text)) begin with alike."""
+    n = 0
+    for (role_a, text_a), (role_b, text_b) in zip(a, b, strict=False):
+        if role_a != role_b:
+            break
+        if text_a != text_b:
+            n += len(os.path.commonprefix([text_a, text_b]))
+            break
+        n += len(text_a)
+    return n
 
 
 def _usage(body: dict, text: str, calls: list[dict] | None = None) -> dict:
@@ -277,6 +320,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(401, "Incorrect API key provided.", "invalid_api_key")
         if ":streamGenerateContent" in self.path or ":generateContent" in self.path:
             return self._gemini(body)
+        if self.path.startswith("/v1/messages"):
+            return self._anthropic(body)
         if self.path.startswith("/api/generate"):
             prompt = str(body.get("prompt", ""))
             system = prompt.split("### System:\n", 1)[-1].split("\n\n###", 1)[0] \
@@ -331,7 +376,7 @@ class _Handler(BaseHTTPRequestHandler):
             "model": model or "fake-model",
             "choices": [{"index": 0, "finish_reason": "tool_calls" if calls else _finish(fault),
                          "message": message}],
-            "usage": _usage(body, text, calls)})
+            "usage": self.fake.usage(body, text, calls)})
 
     def _fault(self, fault: Fault) -> bool:
         """Apply a fault; True when the response has been fully handled."""
@@ -353,6 +398,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(401, f"Incorrect API key provided: {sent}.", "invalid_api_key")
         elif kind == "404":
             self._error(404, "The model does not exist.", "model_not_found")
+        elif kind == "400":   # a request field this server does not take
+            self._error(400, "Unsupported parameter in the request.", "invalid_request_error")
         elif kind == "context":
             self._error(400, "This model's maximum context length is 4096 tokens. However, "
                              "your messages resulted in 9000 tokens.", "context_length_exceeded")
@@ -405,7 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
             send({**base, "choices": [{"index": 0, "delta": {},
                                        "finish_reason": "tool_calls" if calls else _finish(fault)}]})
             if (body.get("stream_options") or {}).get("include_usage"):
-                send({**base, "choices": [], "usage": _usage(body, text, calls)})
+                send({**base, "choices": [], "usage": self.fake.usage(body, text, calls)})
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
@@ -443,6 +490,48 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         for chunk in chunks:
             self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n")
+        self.wfile.flush()
+
+    def _anthropic(self, body: dict) -> None:
+        """Anthropic's Messages API: system and content blocks in, its SSE events out; usage
+        says what the prompt cache read and wrote (``cache_control`` marks what to keep)."""
+        def text_of(content) -> str:
+            if isinstance(content, str):
+                return content
+            return "\n".join(b.get("text", "") for b in content or [] if isinstance(b, dict))
+        shaped = {"messages": [{"role": "system", "content": text_of(body.get("system"))}]
+                  + [{"role": m.get("role"), "content": text_of(m.get("content"))}
+                     for m in body.get("messages", [])]}
+        text, _ = split_reply(self.fake.responder(shaped, self._agent()))
+        usage = _usage(shaped, text)
+        read = self.fake.cached_tokens(body) if self.fake.prompt_cache else 0
+        marked = "cache_control" in json.dumps(body)
+        written = max(0, usage["prompt_tokens"] - read) if marked and self.fake.prompt_cache \
+            else 0
+        start_usage = {"input_tokens": usage["prompt_tokens"] - read - written,
+                       "cache_read_input_tokens": read, "cache_creation_input_tokens": written,
+                       "output_tokens": 1}
+        events: list[tuple[str, dict]] = [
+            ("message_start", {"type": "message_start", "message": {
+                "id": "msg_fake", "type": "message", "role": "assistant", "content": [],
+                "model": body.get("model"), "stop_reason": None, "usage": start_usage}}),
+            ("content_block_start", {"type": "content_block_start", "index": 0,
+                                     "content_block": {"type": "text", "text": ""}})]
+        events += [("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                            "delta": {"type": "text_delta", "text": piece}})
+                   for piece in pieces(text)]
+        events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                   ("message_delta", {"type": "message_delta",
+                                      "delta": {"stop_reason": "end_turn"},
+                                      "usage": {"output_tokens": usage["completion_tokens"]}}),
+                   ("message_stop", {"type": "message_stop"})]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        for name, data in events:
+            self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
         self.wfile.flush()
 
     def _ollama(self, body: dict, reply: tuple[str, list[dict]], key: str = "message") -> None:

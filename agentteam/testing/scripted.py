@@ -35,6 +35,7 @@ class ScriptedModel:
         self.default = default
         self.calls: list[tuple[str, list[dict], str]] = []
         self.tools_offered: list[list[dict] | None] = []   # the tools of each call
+        self.schemas: list[dict | None] = []     # the reply schema each call asked for
 
     def enqueue(self, who: str | None, *replies) -> "ScriptedModel":
         key = SELECTOR if who == "selector" else who
@@ -48,9 +49,11 @@ class ScriptedModel:
             raise AssertionError(f"replies never used: {left}")
 
     def stream(self, profile: str, messages: list[dict], agent: str,
-               tools: list[dict] | None = None):
+               tools: list[dict] | None = None, choices: list[str] | None = None,
+               schema: dict | None = None):
         self.calls.append((profile, messages, agent))
         self.tools_offered.append(tools)
+        self.schemas.append(schema)
         queue = self.queues.get(agent) or self.queues.get(None)
         if queue:
             reply = queue.popleft()

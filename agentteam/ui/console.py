@@ -37,6 +37,7 @@ from ..conversation.events import (
 from ..conversation.messages import ImagePart, content_from_json, describe
 from .images import ImageLines
 from .nested import Indented, chat_line, scope_rows
+from .progress import Waiting
 from .safe import json_line, safe
 from .toolview import call_line, result_text
 
@@ -122,6 +123,7 @@ class ConsoleView:
         self.colors: dict[str, str] = {}
         self.stream: _CodeStream | None = None
         self.results_shown: set[int] = set()   # rounds whose code results were shown
+        self.waiting = Waiting(self.err)       # the live line of a `progress` notice
 
     def color(self, agent: str) -> str:
         if agent not in self.colors:
@@ -129,6 +131,7 @@ class ConsoleView:
         return self.colors[agent]
 
     def __call__(self, ev: Event) -> None:
+        self.waiting.stop()     # whatever was awaited has happened
         handler = getattr(self, "_" + ev.type, None)
         if handler and (not self.quiet or ev.type in ("run_ended", "notice")):
             scope = getattr(ev, "scope", None)
@@ -248,6 +251,9 @@ class ConsoleView:
         self.err.print(Text(f"⟳ {ev.model}: {ev.error} — {wait}", style="yellow"))
 
     def _notice(self, ev: Notice) -> None:
+        if ev.level == "progress":
+            self.waiting.start(ev.text)
+            return
         self.err.print(Text(ev.text, style="yellow" if ev.level == "warning" else "dim"))
 
     def _run_ended(self, ev: RunEnded) -> None:
@@ -296,25 +302,26 @@ def images_of(ev: MessageDone) -> list[dict]:
 
 
 def usage_table(usage: dict) -> Table:
-    """Tokens, cost and time per agent and per model."""
+    """Tokens, cost and time per agent and per model; a ``cached`` column (prompt tokens
+    the provider's prompt cache held) when any call had some."""
     table = Table(title=None, show_edge=False, pad_edge=False, box=None)
-    for col in ("", "calls", "prompt", "completion", "cost $", "model time"):
-        table.add_column(col, justify="left" if not col else "right")
-
-    def row(label: str, u: dict, style: str = "") -> None:
-        cost = "—" if u.get("cost") is None else f"{u['cost']:.4f}"
-        table.add_row(Text(label, style=style), str(u.get("calls", 0)),
-                      str(u.get("prompt_tokens", 0)), str(u.get("completion_tokens", 0)),
-                      cost, f"{u.get('seconds', 0):.1f}s")
-
-    for name, u in (usage.get("agents") or {}).items():
-        row(name, u)
-    for name, u in scope_rows(usage):     # inner chats: each one's own calls
-        row(name, u, "dim")
-    for name, u in (usage.get("models") or {}).items():
-        row(f"model {name}", u, "dim")
+    rows = [(name, u, "") for name, u in (usage.get("agents") or {}).items()]
+    rows += [(name, u, "dim") for name, u in scope_rows(usage)]   # inner chats' own calls
+    rows += [(f"model {name}", u, "dim") for name, u in (usage.get("models") or {}).items()]
     if usage.get("total"):
-        row("total", usage["total"], "bold")
+        rows.append(("total", usage["total"], "bold"))
+    cached = any(u.get("cached_tokens") for _, u, _ in rows)
+    cols = ("", "calls", "prompt") + (("cached",) if cached else ()) + \
+        ("completion", "cost $", "model time")
+    for col in cols:
+        table.add_column(col, justify="left" if not col else "right")
+    for label, u, style in rows:
+        cost = "—" if u.get("cost") is None else f"{u['cost']:.4f}"
+        cells = [str(u.get("calls", 0)), str(u.get("prompt_tokens", 0))]
+        if cached:
+            cells.append(str(u.get("cached_tokens", 0)))
+        cells += [str(u.get("completion_tokens", 0)), cost, f"{u.get('seconds', 0):.1f}s"]
+        table.add_row(Text(label, style=style), *cells)
     return table
 
 

@@ -27,22 +27,81 @@ DEFAULT_IMAGE = "agentteam-sandbox:latest"
 DEBIAN_PACKAGES = ["python3", "python3-pandas", "python3-numpy", "python3-matplotlib",
                    "python3-requests", "ca-certificates"]
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-Progress = Callable[[str], None]
+
+
+@dataclass
+class BuildStep:
+    """Where a build is: its stage, the packages fetched so far, and the raw log line."""
+
+    stage: str
+    fetched: int = 0
+    line: str = ""
+
+
+Progress = Callable[[BuildStep], None]
+
+
+def _print(step: BuildStep) -> None:
+    if step.line:
+        print(step.line)
 
 
 def dockerfile_dir() -> Path:
     return Path(str(files("agentteam.executors.sandbox")))
 
 
-def build(image: str = DEFAULT_IMAGE, progress: Progress = print) -> None:
-    """``docker build`` of the shipped Dockerfile, with its progress."""
+class _Steps:
+    """Reads build log lines into BuildSteps: the stage they show and a package count."""
+
+    # debootstrap's index files, retrieved before any package
+    _INDEXES = {"Release", "Release.gpg", "InRelease", "Packages"}
+    _OFFLINE = (("I: Retrieving", "fetching Debian packages"),
+                ("I: Validating", "fetching Debian packages"),     # one by one, in turn
+                ("I: Extracting", "extracting packages"), ("I: Unpacking", "unpacking packages"),
+                ("I: Installing", "installing packages"), ("I: Configuring", "configuring packages"))
+
+    def __init__(self, progress: Progress, stage: str):
+        self.progress, self.stage, self.fetched = progress, stage, 0
+
+    def docker(self, line: str) -> None:
+        head = line.strip()
+        if head.startswith("Step ") and " : " in head:
+            what = head.split(" : ", 1)[1]
+            self.stage = "pulling the base image" if what.startswith("FROM") else \
+                "installing Python packages" if "pip install" in what else \
+                head.split(" : ", 1)[0].lower()
+        elif head.startswith("Collecting "):
+            self.fetched += 1
+        self.progress(BuildStep(self.stage, self.fetched, line))
+
+    def debootstrap(self, line: str) -> None:
+        for prefix, stage in self._OFFLINE:
+            if line.startswith(prefix):
+                self.stage = stage
+                words = line.split()
+                if prefix == "I: Retrieving" and len(words) > 2 and \
+                        words[2] not in self._INDEXES:
+                    self.fetched += 1
+        self.progress(BuildStep(self.stage, self.fetched, line))
+
+    def set(self, stage: str, line: str = "") -> None:
+        self.stage = stage
+        self.progress(BuildStep(stage, self.fetched, line or stage))
+
+
+def build(image: str = DEFAULT_IMAGE, progress: Progress = _print) -> None:
+    """``docker build`` of the shipped Dockerfile; every line of its log goes to
+    ``progress`` as a BuildStep."""
     from ..docker import client
     c = client()
+    steps = _Steps(progress, "starting docker build")
     try:
         for item in c.api.build(path=str(dockerfile_dir()), tag=image, rm=True, decode=True,
                                 forcerm=True):
             if "stream" in item and item["stream"].strip():
-                progress(item["stream"].rstrip())
+                steps.docker(item["stream"].rstrip())
+            elif item.get("status"):    # a layer of the base image being pulled
+                steps.docker(f"{item.get('id', '')} {item['status']}".strip())
             if "error" in item:
                 raise ExecutionError(f"docker build failed: {item['error'].strip()[:300]}; "
                                      "without a registry, use `agentteam sandbox build "
@@ -64,7 +123,7 @@ def offline_possible() -> str | None:
 
 
 def build_offline(image: str = DEFAULT_IMAGE, mirror: str | None = None,
-                  suite: str = "bookworm", progress: Progress = print) -> None:
+                  suite: str = "bookworm", progress: Progress = _print) -> None:
     """Debian packages → folder → ``docker import``; no container registry needed."""
     from ..docker import client
     why = offline_possible()
@@ -73,9 +132,10 @@ def build_offline(image: str = DEFAULT_IMAGE, mirror: str | None = None,
     c = client()
     mirror = mirror or os.environ.get("AGENTTEAM_DEBIAN_MIRROR") or DEFAULT_MIRROR
     root = Path(tempfile.mkdtemp(prefix="agentteam-rootfs-"))
+    steps = _Steps(progress, "starting debootstrap")
     try:
-        progress(f"debootstrap {suite} from {mirror} with {', '.join(DEBIAN_PACKAGES)} "
-                 "(about 2 minutes)…")
+        steps.set("starting debootstrap", f"debootstrap {suite} from {mirror} with "
+                  f"{', '.join(DEBIAN_PACKAGES)} (about 2 minutes)…")
         cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(DEBIAN_PACKAGES)}",
                suite, str(root), mirror]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -83,20 +143,19 @@ def build_offline(image: str = DEFAULT_IMAGE, mirror: str | None = None,
         tail: list[str] = []
         for line in proc.stdout:
             tail = (tail + [line.rstrip()])[-5:]
-            if line.startswith("I: Retrieving") or line.startswith("I: Installing") \
-                    or line.startswith("I: Base system"):
-                progress(line.rstrip())
+            steps.debootstrap(line.rstrip())
         if proc.wait() != 0:
             raise ExecutionError("debootstrap failed: " + " | ".join(tail))
+        steps.set("slimming the image")
         _slim(root)
-        progress(f"importing {image}…")
+        steps.set("importing the image", f"importing {image}…")
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         c.api.import_image(src=tar.stdout, repository=image.split(":")[0],
                            tag=image.split(":")[1] if ":" in image else "latest",
                            changes=["WORKDIR /workspace", "ENV MPLBACKEND=Agg",
                                     'CMD ["sleep", "infinity"]'], stream_src=True)
         tar.wait()
-        progress(f"built {image}")
+        steps.set("built", f"built {image}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
