@@ -12,6 +12,7 @@ unless it sets ``code_execution`` itself: then it gets a sandbox of its own.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -35,10 +36,15 @@ Add = Callable[[tuple, str], None]
 Hint = Callable[[str, list[str]], str]
 
 
-class InlineTeam(TeamSpec):
-    """A team written inside its member: no name or task of its own needed."""
+@functools.cache
+def inline_model() -> type[TeamSpec]:
+    """The schema of a team written inside its member: no name or task of its own needed
+    (built on first use: a run without inline teams does not pay for it)."""
 
-    name: str | None = Field(None, pattern=NAME_RE)  # type: ignore[assignment]  # from the member
+    class InlineTeam(TeamSpec):
+        name: str | None = Field(None, pattern=NAME_RE)  # type: ignore[assignment]
+
+    return InlineTeam
 
 
 def inner_team(member: AgentSpec | ChatSpec) -> TeamSpec:
@@ -286,7 +292,7 @@ def _inline(value: dict, loc: tuple, name: str, positions: dict, file: str, env:
             "member's `task:` (with {context}) instead")
     inner = None
     try:
-        inner = InlineTeam.model_validate(value)
+        inner = inline_model().model_validate(value)
     except ValidationError as e:
         problems += [_from_pydantic(err, loc + _loc(err), positions, file) for err in e.errors()
                      if "models" not in _loc(err)]
