@@ -467,3 +467,73 @@ def test_run_task_replaces_the_first_chats_task(cli, server, tmp_path):
     assert r.exit_code == 0
     tasks = [e["task"] for e in ev if e["type"] == "chat_started"]
     assert tasks[0] == "Find facts about squids." and tasks[1].startswith("Draft a post.")
+
+
+# -- what inner teams have of their own: tools, a sandbox ----------------------------------
+
+def test_an_inner_team_calls_its_own_tools(cli, server, tmp_path):
+    from agentteam.testing.fakeserver import by_agent, tool_calls
+    (tmp_path / "fx.py").write_text(
+        "def convert(amount: float) -> str:\n    \"\"\"Dollars to euros.\"\"\"\n"
+        "    return f'{amount * 0.9:.2f} EUR'\n")
+    server.responder = by_agent({
+        "Banker": [tool_calls(("convert", {"amount": 10})), "10 USD is 9.00 EUR. TERMINATE"],
+        "Writer": ["Noted. TERMINATE"]})
+    outer = write(tmp_path, "money.yaml", """\
+        name: money
+        task: How much is 10 USD in EUR?
+        max_round: 2
+        speaker_selection: round_robin
+        code_execution: {executor: none}
+        agents:
+          - name: Bank
+            kind: team
+            team:
+              tools: [{function: fx.py:convert, run: host}]
+              agents:
+                - {name: Teller, kind: user_proxy}
+                - {name: Banker, tools: [convert]}
+          - {name: Writer}
+        """, server.url)
+    r, ev = run_json(cli, outer)
+    assert r.exit_code == 0, r.stderr
+    results = [e for e in ev if e["type"] == "tool_result"]
+    assert results[0]["output"] == "9.00 EUR" and results[0]["scope"] == ["Bank"]
+    assert messages(ev)[0] == ("Bank", "10 USD is 9.00 EUR.")
+    offered = server.completions()[0].body["tools"]
+    assert offered[0]["function"]["name"] == "convert"
+    assert "tools" not in server.completions()[-1].body       # the Writer is offered none
+
+
+def test_an_inner_team_with_its_own_code_execution_runs_code_in_its_own_work_dir(
+        cli, server, tmp_path):
+    script(server, {"Coder": ["```python\nopen('mark.txt', 'w').write('inner')\n"
+                              "print('wrote')\n```", "Done. TERMINATE"],
+                    "Boss": ["```python\nopen('mark.txt', 'w').write('outer')\n```",
+                             "Fine. TERMINATE"]})
+    outer = write(tmp_path, "top.yaml", """\
+        name: top
+        task: Mark the folders.
+        max_round: 4
+        speaker_selection: round_robin
+        code_execution: {executor: local, work_dir: outer_work}
+        agents:
+          - {name: Proxy, kind: user_proxy}
+          - {name: Boss}
+          - {name: Lab, kind: team, team: lab.yaml}
+        """, server.url)
+    write(tmp_path, "lab.yaml", """\
+        name: lab
+        max_round: 3
+        speaker_selection: round_robin
+        code_execution: {executor: local, work_dir: lab_work}
+        agents:
+          - {name: Coder}
+          - {name: Runner, kind: user_proxy}
+        """)
+    r, ev = run_json(cli, outer)
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "outer_work" / "mark.txt").read_text() == "outer"
+    assert (tmp_path / "lab_work" / "mark.txt").read_text() == "inner"
+    ran = [(e.get("scope"), e["exit_code"]) for e in ev if e["type"] == "code_result"]
+    assert sorted(ran, key=str) == [(None, 0), (["Lab"], 0)]
