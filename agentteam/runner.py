@@ -181,7 +181,8 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
         raise ConfigError(f"--max-round must be at least 1 (got {req.max_round})")
     check_people(team, req.human, req.interactive)
     check_people_in_tree(team, req.human, req.interactive, check_people)
-    if not (team.task or team.chats or req.task or resume):
+    # (`chat` gives its team an empty task on purpose: the person speaks first)
+    if team.task is None and not (team.chats or req.task or resume):
         raise ConfigError(f"{team.source or 'team'}: the team has no task; add `task:` to the "
                           "file or pass --task TEXT")
     if team.speaker_selection.method == "function":

@@ -537,3 +537,15 @@ def test_an_inner_team_with_its_own_code_execution_runs_code_in_its_own_work_dir
     assert (tmp_path / "lab_work" / "mark.txt").read_text() == "inner"
     ran = [(e.get("scope"), e["exit_code"]) for e in ev if e["type"] == "code_result"]
     assert sorted(ran, key=str) == [(None, 0), (["Lab"], 0)]
+
+
+def test_a_team_file_without_a_task_runs_with_task_and_is_refused_without(cli, server,
+                                                                         tmp_path):
+    script(server, {"Searcher": ["Fact."], "Checker": ["Ok. TERMINATE"]})
+    team = write(tmp_path, "research.yaml", RESEARCH, server.url)
+    assert cli("validate", team).exit_code == 0     # a team meant to be nested needs none
+    r = cli("run", team, "--json")
+    assert r.exit_code == 2 and "the team has no task; add `task:` to the file or pass " \
+        "--task TEXT" in r.stderr
+    r, ev = run_json(cli, team, "--task", "Find a fact.")
+    assert r.exit_code == 0 and ev[0]["task"] == "Find a fact."
