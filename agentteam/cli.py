@@ -12,7 +12,7 @@ import sys
 from .commands.common import _stop_signals, app
 
 # Importing a command module registers its commands, in this order in `--help`.
-for _group in ("run", "inspect", "batch", "sandbox"):
+for _group in ("run", "build", "inspect", "batch", "optimize", "sandbox"):
     importlib.import_module(f".commands.{_group}", __package__)
 
 from .commands.batch import _optional_ray_address  # noqa: E402

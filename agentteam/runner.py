@@ -29,7 +29,7 @@ from .models.defaults import default_profiles
 from .models.profiles import Profile
 from .models.shared import SharedModels
 from .runtree import Tree, check_people_in_tree, prepare_tree
-from .team import TeamSpec, human_input, load_team
+from .team import Cache, TeamSpec, human_input, load_team
 from .team.nesting import chat_names, needs_sandbox, profile_refs
 
 
@@ -78,18 +78,25 @@ class Prepared:
             -> ChatModel:
         """The ChatModel for this run (or for an inner team file's ``profiles``): replayed,
         cached, or a provider's."""
-        from .models.provider import ProviderModel
         if self.replay is not None:
             from .models.replay import ReplayModel
             return ReplayModel(self.replay, self.team)
-        profiles = self.profiles if profiles is None else profiles
-        model: ChatModel = ProviderModel(profiles, shared=self.shared)
-        if self.team.cache is not None and not no_cache:
-            from .models.cache import CachedModel
-            c = self.team.cache
-            model = CachedModel(model, profiles, c.seed,
-                                (self.team.base_dir / c.dir) if c.dir else None)
-        return model
+        return model_stack(self.profiles if profiles is None else profiles,
+                           None if no_cache else self.team.cache, self.team.base_dir,
+                           self.shared)
+
+
+def model_stack(profiles: dict[str, Profile], cache: Cache | None = None,
+                base_dir: Path | None = None, shared: SharedModels | None = None) -> ChatModel:
+    """The models of a run (or of `agentteam build`): a provider's, behind the completion
+    cache when ``cache`` is set (its ``dir`` relative to ``base_dir``; else the user's)."""
+    from .models.provider import ProviderModel
+    model: ChatModel = ProviderModel(profiles, shared=shared)
+    if cache is not None:
+        from .models.cache import CachedModel
+        where = (base_dir or Path.cwd()) / cache.dir if cache.dir else None
+        model = CachedModel(model, profiles, cache.seed, where)
+    return model
 
 
 # Ask the person what to do when Docker cannot be used: returns "local", "none" or "stop".
