@@ -28,7 +28,9 @@ from .models.base import ChatModel
 from .models.defaults import default_profiles
 from .models.profiles import Profile
 from .models.shared import SharedModels
-from .team import Cache, TeamSpec, executes_code, human_input, load_team
+from .runtree import Tree, check_people_in_tree, prepare_tree
+from .team import Cache, TeamSpec, human_input, load_team
+from .team.nesting import chat_names, needs_sandbox, profile_refs
 
 
 @dataclass
@@ -70,14 +72,18 @@ class Prepared:
     tracer: Any = None          # the run's OpenTelemetry subscriber, when tracing is on
     shared: SharedModels | None = None
     tools: Any = None           # the run's ToolBox, when the team has tools
+    tree: Tree = field(default_factory=Tree)   # what inner teams have of their own
 
-    def model(self, no_cache: bool = False) -> ChatModel:
-        """The ChatModel for this run: replayed, cached, or a provider's."""
+    def model(self, no_cache: bool = False, profiles: dict[str, Profile] | None = None) \
+            -> ChatModel:
+        """The ChatModel for this run (or for an inner team file's ``profiles``): replayed,
+        cached, or a provider's."""
         if self.replay is not None:
             from .models.replay import ReplayModel
             return ReplayModel(self.replay, self.team)
-        return model_stack(self.profiles, None if no_cache else self.team.cache,
-                           self.team.base_dir, self.shared)
+        return model_stack(self.profiles if profiles is None else profiles,
+                           None if no_cache else self.team.cache, self.team.base_dir,
+                           self.shared)
 
 
 def model_stack(profiles: dict[str, Profile], cache: Cache | None = None,
@@ -111,10 +117,7 @@ def resolve_profiles(team: TeamSpec, model: str | None, api_base: str | None = N
 
 
 def _uses_default(team: TeamSpec) -> bool:
-    refs = {a.model for a in team.agents if a.kind != "user_proxy"}
-    if team.speaker_selection.method in ("auto", "function"):   # a function may answer "auto"
-        refs.add(team.speaker_selection.model or "default")
-    return "default" in refs
+    return "default" in profile_refs(team)
 
 
 def check_people(team: TeamSpec, human: str | None, interactive: bool) -> None:
@@ -134,7 +137,7 @@ def choose_executor(team: TeamSpec, kind: str | None, ask: ExecutorChoice | None
                     notices: list[Notice],
                     build_image: Callable[[str], None] | None = None) -> CodeExecutor | None:
     """The executor, checked; never a silent fallback from Docker to the host."""
-    if not any(executes_code(a) for a in team.agents):
+    if not needs_sandbox(team):
         return None
     kind = kind or team.code_execution.executor
     executor = make_executor(team.code_execution, team.work_dir, kind)
@@ -184,6 +187,11 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
     if req.max_round is not None and req.max_round < 1:
         raise ConfigError(f"--max-round must be at least 1 (got {req.max_round})")
     check_people(team, req.human, req.interactive)
+    check_people_in_tree(team, req.human, req.interactive, check_people)
+    # (`chat` gives its team an empty task on purpose: the person speaks first)
+    if team.task is None and not (team.chats or req.task or resume):
+        raise ConfigError(f"{team.source or 'team'}: the team has no task; add `task:` to the "
+                          "file or pass --task TEXT")
     if team.speaker_selection.method == "function":
         from .conversation import functions
         functions.load(team)    # its errors now, before any model is called
@@ -211,12 +219,16 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
         from .tools.setup import cannot_call_tools, prepare_tools
         tools = prepare_tools(team, executor, replay, notices, build_image)
         notices += cannot_call_tools(team, profiles)
+    tree = prepare_tree(
+        team, lambda t: resolve_profiles(t, req.model, req.api_base, req.api_key_var),
+        lambda t: choose_executor(t, req.executor, ask_executor if req.interactive else None,
+                                  notices, build_image), replay, notices, build_image, executor)
     _copy_inputs(team, input_files, executor)
     path = Path(req.transcript) if req.transcript else \
         (resume.path if resume else default_path(team.name))
     tracer = _tracer(req, profiles, notices)
     return Prepared(team, profiles, executor, TranscriptWriter(path), resume, notices, replay,
-                    tracer=tracer, shared=shared, tools=tools)
+                    tracer=tracer, shared=shared, tools=tools, tree=tree)
 
 
 def _tracer(req: RunRequest, profiles: dict[str, Profile], notices: list[Notice]):
@@ -236,8 +248,9 @@ def _tracer(req: RunRequest, profiles: dict[str, Profile], notices: list[Notice]
 def _check_resume(resume: Recorded, team: TeamSpec) -> list[Notice]:
     """A transcript can only go on with the team that wrote it: refuse one whose speakers
     the team lacks; warn when its last message already ended the chat."""
-    names = {a.name for a in team.agents}
+    names = {a.name for a in team.agents} | set(chat_names(team))
     spoke = [e.get("agent") for e in resume.events if e.get("type") == "message"
+             and not e.get("scope")      # inner chats' agents are their teams'
              and not (e.get("round") == 0 and e.get("agent") == "user")]  # a task without a proxy
     missing = sorted({str(a) for a in spoke if a not in names})
     if missing:
@@ -322,6 +335,12 @@ class _AnyEnv(dict):
         return ""
 
 
+def _all_agent_names(team: TeamSpec) -> list[str]:
+    """Every agent of the team, its inner teams' too (their lines end a local model's reply)."""
+    from .team.nesting import walk
+    return list(dict.fromkeys(a.name for _, t in walk(team) for a in t.agents))
+
+
 def _tool_profiles(p: Prepared) -> frozenset[str]:
     if p.tools is None:
         return frozenset()
@@ -362,16 +381,21 @@ class TeamRun:
             preload()   # the LiteLLM import overlaps the sandbox and local server start
         yield from map(redact_event, p.notices)
         try:
-            with LocalServers(p.profiles, names=[a.name for a in p.team.agents],
+            with LocalServers(p.tree.all_profiles(p.profiles), names=_all_agent_names(p.team),
                               tool_profiles=_tool_profiles(p)) as local:
                 yield from map(redact_event, local.starting())
                 if p.tools is not None:
                     p.tools.start()     # the MCP servers: they list their tools
-                self.chat = GroupChat(p.team, p.model(self.req.no_cache), p.executor, self.human,
+                p.tree.start_tools()
+                model = p.model(self.req.no_cache)
+                nest = p.tree.nest(lambda profiles: p.model(self.req.no_cache, profiles),
+                                   model if p.replay is not None else None)
+                self.chat = GroupChat(p.team, model, p.executor, self.human,
                                       p.transcript, task=self.req.task,
                                       max_round=self.req.max_round,
                                       human_override=self.req.human, resume=p.resume,
-                                      soft_interrupt=self.soft_interrupt, tools=p.tools)
+                                      soft_interrupt=self.soft_interrupt, tools=p.tools,
+                                      nest=nest)
                 events = self.chat.run()
                 if p.tracer is not None:
                     from .otel import observed
@@ -380,6 +404,7 @@ class TeamRun:
         finally:
             if p.tools is not None:
                 p.tools.close()
+            p.tree.close()
             if p.tracer is not None:
                 p.tracer.shutdown()
             # the chat closes both when it ran; here for a run that never got that far

@@ -148,7 +148,7 @@ def _message(err) -> str:
 # -- placeholders ------------------------------------------------------------------------
 
 def _texts(team: TeamSpec, t: TaskLine) -> list[str]:
-    return [t.task or team.task] + [a.system_message for a in team.agents if a.system_message]
+    return [t.task or team.task or ""] + [a.system_message for a in team.agents if a.system_message]
 
 
 def check_vars(team: TeamSpec, tasks: TaskFile) -> None:
@@ -185,5 +185,5 @@ def team_for(team: TeamSpec, t: TaskLine, names: list[str]) -> TeamSpec:
     """The team as this line runs it: its task, with the line's vars filled in."""
     agents = [a.model_copy(update={"system_message": fill(a.system_message, t.vars, names)})
               if a.system_message else a for a in team.agents]
-    return team.model_copy(update={"task": fill(t.task or team.task, t.vars, names),
+    return team.model_copy(update={"task": fill(t.task or team.task or "", t.vars, names),
                                    "agents": agents})

@@ -24,7 +24,8 @@ def validate(files: List[Path] = typer.Argument(..., help="Team files to check."
             if team.tools:      # their signatures: a function without type hints is an error
                 from ..tools import load_functions
                 load_functions(team)
-            print(safe(f"ok: {f} ({team.name}, {len(team.agents)} agents)"))
+            size = f"{len(team.chats)} chats" if team.chats else f"{len(team.agents)} agents"
+            print(safe(f"ok: {f} ({team.name}, {size})"))
             if team.work_dir_outside():
                 print(safe(f"note: {f}: the work dir {team.work_dir} is outside the team's "
                            "folder (allow_work_dir_outside_team: true); code can write there"))

@@ -55,7 +55,7 @@ def image_turn(chat: GroupChat, agent: AgentSpec) -> Generator[Event, None, Mess
     if generate is None:
         raise AgentTeamError(f"{agent.name} draws images, but this run's model cannot "
                              "(it has no image generation)")
-    prompt = fill_template(agent.prompt_template, request, chat.task)
+    prompt = fill_template(agent.prompt_template, request, chat.task or "")
     yield from chat._emit(MessageStarted(round_no, agent.name, agent.model))
     stream = generate(agent.model, ImageRequest(prompt, agent.size, agent.quality), agent.name)
     picture = yield from _relay(chat, stream)

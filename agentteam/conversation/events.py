@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
-from typing import Any, Callable, Literal, Union
+from typing import Any, Callable, Literal, Optional, Union
 
 
 @dataclass
@@ -22,6 +22,7 @@ class RunStarted:
     resumed_at: int | None = None
     # The transcript format: 2 since messages have parts (1, unmarked: text only).
     format: int = 2
+    scope: Optional[list[str]] = None    # inner chats: member names from the outermost
     type: Literal["run_started"] = "run_started"
 
 
@@ -32,6 +33,7 @@ class MessageStarted:
     round: int
     agent: str
     model: str | None = None
+    scope: Optional[list[str]] = None
     type: Literal["message_start"] = "message_start"
 
 
@@ -40,6 +42,7 @@ class MessageDelta:
     round: int
     agent: str
     text: str
+    scope: Optional[list[str]] = None
     type: Literal["message_delta"] = "message_delta"
 
 
@@ -55,6 +58,7 @@ class MessageDone:
     truncated: bool = False      # the model stopped at its token limit (finish_reason length)
     # The message's images: [{path (in the work dir) or url, width, height}], never bytes.
     images: list[dict] = field(default_factory=list)
+    scope: Optional[list[str]] = None
     type: Literal["message"] = "message"
 
 
@@ -64,6 +68,7 @@ class SpeakerSelected:
     agent: str
     method: str
     reason: str
+    scope: Optional[list[str]] = None
     type: Literal["speaker_selected"] = "speaker_selected"
 
 
@@ -77,6 +82,7 @@ class CodeRan:
     duration_s: float
     timed_out: bool = False
     source_round: int | None = None
+    scope: Optional[list[str]] = None
     type: Literal["code_result"] = "code_result"
 
 
@@ -89,6 +95,7 @@ class ToolCalled:
     id: str
     name: str          # as the team file names it (``convert_currency``, ``cars.query``)
     arguments: str     # the JSON text the model wrote
+    scope: Optional[list[str]] = None
     type: Literal["tool_call"] = "tool_call"
 
 
@@ -103,6 +110,7 @@ class ToolReturned:
     output: str
     is_error: bool
     duration_s: float
+    scope: Optional[list[str]] = None
     type: Literal["tool_result"] = "tool_result"
 
 
@@ -112,6 +120,7 @@ class Retry:
     error: str
     wait_s: float
     attempt: int
+    scope: Optional[list[str]] = None
     type: Literal["retry"] = "retry"
 
 
@@ -121,7 +130,33 @@ class Notice:
 
     text: str
     level: str = "info"   # info | warning | progress (a wait follows, until the next event)
+    scope: Optional[list[str]] = None
     type: Literal["notice"] = "notice"
+
+
+@dataclass
+class ChatStarted:
+    """An inner chat begins: a member of ``kind: team`` was picked, or the next of ``chats:``.
+    Its ``scope`` is the inner chat's own (its events carry the same)."""
+
+    team: str
+    task: str
+    agents: list[str]
+    resumed_at: int | None = None
+    scope: Optional[list[str]] = None
+    type: Literal["chat_started"] = "chat_started"
+
+
+@dataclass
+class ChatEnded:
+    """An inner chat ended (``reason`` as in ``run_ended``); its member's message follows."""
+
+    reason: str
+    rounds: int
+    usage: dict = field(default_factory=dict)
+    error: str | None = None
+    scope: Optional[list[str]] = None
+    type: Literal["chat_ended"] = "chat_ended"
 
 
 @dataclass
@@ -135,23 +170,28 @@ class RunEnded:
     transcript: str = ""
     error: str | None = None
     exit_code: int = 0
+    scope: Optional[list[str]] = None
     type: Literal["run_ended"] = "run_ended"
 
 
 Event = Union[RunStarted, MessageStarted, MessageDelta, MessageDone, SpeakerSelected, CodeRan,
-              Retry, Notice, RunEnded, ToolCalled, ToolReturned]
+              Retry, Notice, RunEnded, ToolCalled, ToolReturned, ChatStarted, ChatEnded]
 
 EVENT_TYPES: dict[str, type] = {cls.type: cls for cls in (  # type: ignore[attr-defined]
     RunStarted, MessageStarted, MessageDelta, MessageDone, SpeakerSelected, CodeRan, Retry,
-    Notice, RunEnded, ToolCalled, ToolReturned)}
+    Notice, RunEnded, ToolCalled, ToolReturned, ChatStarted, ChatEnded)}
 
-EXIT_CODES = {"keyword": 0, "human": 0, "selection": 0, "max_round": 3, "budget": 3, "stalled": 3, "error": 1,
-              "interrupted": 130}
+# `chats`: every chat of a `chats:` sequence ran to its end
+EXIT_CODES = {"keyword": 0, "human": 0, "selection": 0, "chats": 0, "max_round": 3, "budget": 3,
+              "stalled": 3, "error": 1, "interrupted": 130}
 
 
 def to_dict(event: Any) -> dict:
-    """The JSON form of an event; ``type`` first."""
+    """The JSON form of an event; ``type`` first, ``scope`` only for inner chats' events
+    (top-level events are as they were before inner chats existed)."""
     d = asdict(event)
+    if d.get("scope", 0) is None:
+        del d["scope"]
     return {"type": d.pop("type"), **d}
 
 

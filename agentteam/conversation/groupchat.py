@@ -19,12 +19,14 @@ from ..executors.base import CodeExecutor
 from ..images.pictures import Pictures, listed
 from ..models.base import ChatModel, Completion, Cut, Delta, Note, RetryNote
 from ..team import AgentSpec, TeamSpec, executes_code, executes_tools, human_input
+from ..team.nesting import chat_members, needs_sandbox
 from . import codeblocks
 from .auto_reply import AutoReplying
 from .choosing import ChoosingSpeakers
 from .drawing import image_turn
 from .events import (
     EXIT_CODES,
+    ChatStarted,
     CodeRan,
     Event,
     MessageDelta,
@@ -40,6 +42,7 @@ from .prompts import agent_messages, with_introduction
 from .redaction import StreamRedactor
 from .selection import Selector
 from .stop import StopChat as _Stop
+from .subteams import Nest, RunningTeams, scopes_usage
 from .termination import ends_chat
 from .tooluse import Tools, UsingTools, calls_of, pending_calls
 from .transcript import Recorded, TranscriptWriter
@@ -53,16 +56,17 @@ class Human(Protocol):
     def ask(self, prompt: str) -> str | None: ...
 
 
-class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
+class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools, RunningTeams):
     """One run of a team. Build it, iterate ``run()``; the loop owns the executor's life
-    (the tools' life is their owner's: ``run_team`` starts and stops them)."""
+    (the tools' life is their owner's: ``run_team`` starts and stops them). An inner
+    team's chat is a GroupChat too, with a ``scope`` and a ``parent`` (``subteams.py``)."""
 
     def __init__(self, team: TeamSpec, model: ChatModel, executor: CodeExecutor | None = None,
                  human: Human | None = None, transcript: TranscriptWriter | None = None,
                  task: str | None = None, max_round: int | None = None,
                  human_override: str | None = None, resume: Recorded | None = None,
                  clock: Callable[[], float] = time.monotonic, soft_interrupt: bool = False,
-                 tools: Tools | None = None):
+                 tools: Tools | None = None, nest: Nest | None = None):
         self.team = team
         self.tools = tools
         self.model = model
@@ -87,6 +91,13 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
         self._started = 0.0
         self._redactor = StreamRedactor()
         self.pictures = Pictures(team, lambda name: getattr(self.model, "profiles", {}).get(name))
+        # inner chats: the services they use, where this chat is, the chat it runs in,
+        # and (outermost only) the usage of every inner chat by scope
+        self.nest = nest or Nest()
+        self.scope: tuple[str, ...] = ()
+        self._scope_list: list[str] | None = None
+        self.parent: GroupChat | None = None
+        self.scope_usage: dict[str, dict[str, Usage]] = {}
 
     # -- public ----------------------------------------------------------------
     def run(self) -> Generator[Event, None, None]:
@@ -130,38 +141,49 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
         total = Usage()
         for u in self.usage_agents.values():
             total.add(u)
-        return {"total": total.to_dict(),
-                "agents": {k: v.to_dict() for k, v in self.usage_agents.items()},
-                "models": {k: v.to_dict() for k, v in self.usage_models.items()},
-                "wall_s": round(self.clock() - self._started, 3)}
+        out = {"total": total.to_dict(),
+               "agents": {k: v.to_dict() for k, v in self.usage_agents.items()},
+               "models": {k: v.to_dict() for k, v in self.usage_models.items()},
+               "wall_s": round(self.clock() - self._started, 3)}
+        if self.scope_usage:    # inner chats ran: tokens per agent in each of them
+            out["scopes"] = scopes_usage(self.scope_usage)
+        return out
 
     # -- the loop ----------------------------------------------------------------
     def _begin(self) -> Iterator[Event]:
         names = [a.name for a in self.team.agents]
         team_file = str(Path(self.team.source).resolve()) if self.team.source else ""
         path = str(self.transcript.path) if self.transcript else ""
+        names = names or [a.name for a in chat_members(self.team)]
+        resumed = None
         if self.resume:
             self.history = list(self.resume.messages)
             self.executed = set(self.resume.executed)
-            self.rounds = self.history[-1].round if self.history else 0
-            yield from self._emit(RunStarted(self.team.name, self.resume.task or self.task,
-                                             names, path, team_file, self.rounds))
+            self.rounds = resumed = self.history[-1].round if self.history else 0
+        task = (self.resume.task if self.resume else "") or self.task or ""
+        if self.parent is not None:
+            yield from self._emit(ChatStarted(self.team.name, task, names, resumed))
         else:
-            yield from self._emit(RunStarted(self.team.name, self.task, names, path, team_file))
-        if self.executor is not None and any(executes_code(a) for a in self.team.agents):
+            yield from self._emit(RunStarted(self.team.name, task, names, path, team_file,
+                                             resumed))
+        if self.executor is not None and needs_sandbox(self.team):
             self.executor.start_background()
-        else:
+        elif self.parent is None:
             self.executor = None
         if self.team.send_introductions:
             yield from self._emit(Notice("introductions sent to every agent "
                                          "(send_introductions)"))
-        if not self.resume and self.task:
+        if not self.resume and self.task and not self.team.chats:
             sender = self.team.initiator or next(
                 (a.name for a in self.team.agents if a.kind == "user_proxy"), "user")
             yield from self._add(Message(sender, self.task, 0))
 
     def _loop(self) -> Generator[Event, None, str]:
+        if self.team.chats:
+            return (yield from self._chats_loop())
         last = self.history[-1].agent if self.history else None
+        if self.resume is not None and self.resume.open is not None:
+            last = (yield from self._resume_open()) or last
         skipped: set[str] = set()
         while True:
             if self.rounds >= self.max_round:
@@ -200,6 +222,11 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
                 last = cont.agent
 
     def _over_budget(self) -> bool:
+        if self.parent is not None:
+            self._check_outer_budgets()
+        return self._own_budget_spent()
+
+    def _own_budget_spent(self) -> bool:
         b = self.team.budget
         total = Usage()
         for u in self.usage_agents.values():
@@ -228,6 +255,8 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
             return (yield from self._proxy_turn(agent))
         if agent.kind == "image_generator":
             return (yield from image_turn(self, agent))
+        if agent.kind == "team":
+            return (yield from self._team_turn(agent))
         return (yield from self._assistant_turn(agent))
 
     def _human_mode(self, agent: AgentSpec) -> str:
@@ -328,16 +357,17 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
                                              "message after the task", "warning"))
 
     def _call(self, profile: str, messages: list[dict], who: str, round_no: int | None,
-              tools: list[dict] | None = None, choices: list[str] | None = None
-              ) -> Generator[Event, None, Completion]:
+              tools: list[dict] | None = None, choices: list[str] | None = None,
+              call_as: str | None = None) -> Generator[Event, None, Completion]:
         """Stream a completion, relaying deltas (when ``round_no``) and retries as events;
-        ``choices``: a speaker selection among these names."""
+        ``choices``: a speaker selection among these names; ``call_as``: whom the model is
+        told the call is for, when not ``who``."""
         extra: dict = {}
         if tools:
             extra["tools"] = tools
         if choices:
             extra["choices"] = choices
-        stream = self.model.stream(profile, messages, who, **extra)
+        stream = self.model.stream(profile, messages, call_as or who, **extra)
         shown: list[str] = []       # the reply streamed so far (self._partial's text)
         if round_no is not None:
             yield from self._emit(MessageStarted(round_no, who, profile))
@@ -366,6 +396,8 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
                     self._partial = (round_no, who, shown)
                 if self._out_of_time():     # the time budget also ends a reply in progress
                     raise _Stop("budget")
+                if self.parent is not None and self._outer_out_of_time():
+                    raise _Stop("budget", whole_run=True)
         finally:
             stream.close()
         self._partial = None
@@ -377,6 +409,8 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
         model = getattr(getattr(self.model, "profiles", {}).get(done.profile), "model",
                         done.profile)
         self.usage_models.setdefault(model, Usage()).add(done.usage)
+        if self.parent is not None:
+            self._roll_up(who, model, done.usage)
 
     def _ask_to_continue(self) -> Message | None:
         """With a person on `terminate`/`always`: end here, or their reply goes on."""
@@ -418,6 +452,10 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools):
         # all of them are written before the first is shown: a Ctrl-C while showing
         # released text cannot drop the event that released it from the transcript
         events = self._redactor(event)
+        if self.scope:
+            scope = self._scope_list or list(self.scope)
+            self._scope_list = scope
+            events = [replace(ev, scope=scope) for ev in events]
         if self.transcript:
             for ev in events:
                 self.transcript.write(ev)

@@ -60,3 +60,23 @@ def terminates(text: str, keyword: str, match: str, case_sensitive: bool = True,
 @functools.lru_cache(maxsize=64)
 def _pattern(keyword: str, case_sensitive: bool) -> re.Pattern:
     return re.compile(keyword, 0 if case_sensitive else re.IGNORECASE)
+
+
+def strip_keyword(text: str, termination: Termination) -> str:
+    """``text`` without the termination keyword that ends it (``suffix``/``exact``; every
+    match for ``substring``/``regex``): an inner chat's last message, passed on as its
+    summary, must not end the chat it is passed to."""
+    t = termination
+    if not t.keyword:
+        return text
+    if t.match == "regex":
+        return _pattern(t.keyword, t.case_sensitive).sub("", text)
+    flags = 0 if t.case_sensitive else re.IGNORECASE
+    if t.match == "substring":
+        return re.sub(re.escape(t.keyword), "", text, flags=flags)
+    if not terminates(text, t.keyword, t.match, t.case_sensitive, prose_only=False):
+        return text
+    end = len(text)
+    while end and (text[end - 1].isspace() or text[end - 1] in _TRAILING):
+        end -= 1
+    return text[:end - len(t.keyword)].rstrip()

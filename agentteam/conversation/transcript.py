@@ -174,10 +174,18 @@ class Recorded:
     ended: str | None = None
     format: int = 1      # of the first run_started line; 1 = before message parts
     events: list[dict] = field(default_factory=list)
+    # Inner chats (see conversation/subteams.py): ``messages`` are the top level's; an
+    # inner chat's Recorded has its ``scope``. ``open`` is the inner chat that was running
+    # when the run stopped (or had ended, its member's message not yet posted).
+    scope: tuple[str, ...] = ()
+    open: "Recorded | None" = None
+    # every message of the run, inner chats' too, in order (for --replay)
+    all_messages: list[tuple[tuple[str, ...], Message]] = field(default_factory=list)
 
     def check_team(self, team, flag: str) -> None:
         """Refuse to resume or replay another team's transcript (ConfigError)."""
-        names = {a.name for a in team.agents}
+        from ..team.nesting import chat_names
+        names = {a.name for a in team.agents} | set(chat_names(team))
         spoke = sorted({m.agent for m in self.messages if m.round > 0} - names)
         if self.team != team.name or spoke:
             what = f"team `{self.team}`" + (f" (agents {', '.join(self.agents)})"
@@ -208,6 +216,7 @@ def read(path: str | Path, lenient: bool = False) -> Recorded:
     except OSError as e:
         raise ConfigError(f"{p}: cannot read the transcript ({e.strerror or e})") from None
     rec = Recorded(p)
+    chain: list[Recorded] = []     # the inner chats open at each depth, outermost first
     partial: dict | None = None
     lines = text.split("\n")
     last = max((n for n, line in enumerate(lines, 1) if line.strip()), default=0)
@@ -219,18 +228,27 @@ def read(path: str | Path, lenient: bool = False) -> Recorded:
             break   # torn by a kill mid-write
         kind = ev["type"]
         if kind == "message_delta":
-            if partial and (partial["round"], partial["agent"]) == (ev["round"], ev["agent"]):
+            if partial and (partial["round"], partial["agent"], partial.get("scope")) == \
+                    (ev["round"], ev["agent"], ev.get("scope")):
                 partial["content"] += ev["text"]
             else:
                 partial = {"type": "message", "round": ev["round"], "agent": ev["agent"],
-                           "content": ev["text"], "incomplete": True}
+                           "content": ev["text"], "incomplete": True,
+                           **({"scope": ev["scope"]} if ev.get("scope") else {})}
             continue
         if kind == "message":
             partial = None   # the streamed text was recorded whole (or marked incomplete)
         rec.events.append(ev)
+        if ev.get("scope"):
+            _take_inner(rec, chain, ev)
+            continue
+        if kind == "message" and not ev["incomplete"]:
+            chain.clear()      # the inner chat's summary was posted: it is over
         _take(rec, ev)
     if partial is not None:   # the process died mid-reply: keep what was shown
         rec.events.append(partial)
+    for outer, inner in zip([rec, *chain], chain, strict=False):   # each its inner one
+        outer.open = inner
     if not rec.team:
         raise ConfigError(f"{p}: no run_started line; is this an agentteam transcript?")
     return rec
@@ -243,11 +261,38 @@ def _take(rec: Recorded, ev: dict) -> None:
         rec.team, rec.task, rec.team_file = ev["team"], ev["task"], ev["team_file"]
         rec.agents = list(ev["agents"])
     elif kind == "message" and not ev["incomplete"]:
-        rec.messages.append(check.message(ev))
+        message = check.message(ev)
+        rec.messages.append(message)
+        rec.all_messages.append(((), message))
     elif kind == "code_result" and ev["source_round"] is not None:
         rec.executed.add(ev["source_round"])
     elif kind == "run_ended":
         rec.ended = ev["reason"]
+
+
+def _take_inner(rec: Recorded, chain: list[Recorded], ev: dict) -> None:
+    """An inner chat's event: kept with the chat it belongs to, while that chat may still
+    need to go on (it is open, or its member's message has not been posted)."""
+    scope = tuple(ev["scope"])
+    depth = len(scope)
+    if ev["type"] == "chat_started":
+        del chain[depth - 1:]
+        chain.append(Recorded(rec.path, team=ev["team"], task=ev["task"],
+                              agents=list(ev["agents"]), scope=scope, format=rec.format))
+        return
+    if ev["type"] == "message" and not ev["incomplete"]:
+        rec.all_messages.append((scope, check.message(ev)))
+    if len(chain) < depth or chain[depth - 1].scope != scope:
+        return       # a chat whose start was not recorded: nothing to go on with
+    inner = chain[depth - 1]
+    if ev["type"] == "chat_ended":
+        # ended by an error or an interrupt, it goes on when the run is resumed
+        if ev["reason"] not in ("error", "interrupted"):
+            inner.ended = ev["reason"]
+        return
+    if ev["type"] == "message" and not ev["incomplete"]:
+        del chain[depth:]       # the member's message of a deeper chat: that chat is over
+    _take(inner, ev)
 
 
 def text_line(data: bytes, offset: int) -> int:

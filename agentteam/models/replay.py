@@ -13,14 +13,28 @@ from ..errors import ReplayDiverged
 from ..team import TeamSpec
 from .base import SELECTOR, Completion, Delta, Stream
 
+SUMMARY = " (summary)"    # the call that summarizes a member's inner chat (reflection)
+
+
+def _called(team: TeamSpec) -> dict[tuple[str, ...], set[str]]:
+    """For each scope of the team's tree, the agents that answer by a model call: all but
+    user proxies, and members of kind team only when their summary is a model call."""
+    from ..team.nesting import members, walk
+    out = {}
+    for scope, t in walk(team):
+        names = {a.name for a in t.agents if a.kind not in ("user_proxy", "team")}
+        names |= {m.name for m in members(t) if m.summary == "reflection"}
+        out[scope] = names
+    return out
+
 
 class ReplayModel:
     """A ChatModel that plays back the assistant messages of a transcript."""
 
     def __init__(self, recorded: Recorded, team: TeamSpec):
-        kinds = {a.name: a.kind for a in team.agents}
-        self.replies = [m for m in recorded.messages if m.round > 0 and m.kind == "text"
-                        and kinds.get(m.agent, "user_proxy") != "user_proxy"]
+        called = _called(team)     # by scope: the agents whose messages are model replies
+        self.replies = [m for scope, m in recorded.all_messages if m.round > 0
+                        and m.kind == "text" and m.agent in called.get(scope, ())]
         self.position = 0
         self.source = recorded.path
         self.profiles: dict = {}
@@ -40,7 +54,7 @@ class ReplayModel:
         if agent == SELECTOR:
             text = nxt.agent
         else:
-            who = agent
+            who = agent.removesuffix(SUMMARY)    # a member's summary is its message
             if who != nxt.agent:
                 raise ReplayDiverged(f"at round {nxt.round} the run asked {who} to speak, but "
                                      f"{self.source} recorded {nxt.agent}; the conversation "

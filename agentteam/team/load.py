@@ -17,7 +17,7 @@ from pydantic_core import ErrorDetails
 
 from ..errors import ConfigError, Problem
 from ..files import NotRegularFile, TooLarge, read_limited
-from . import yamlsafe
+from . import nesting, yamlsafe
 from .checks import flow_problems
 from .flow import Condition, TransitionRule
 from .images import image_generator_problems
@@ -28,6 +28,7 @@ from .schema import (
     AgentSpec,
     Budget,
     Cache,
+    ChatSpec,
     CodeExecution,
     McpServer,
     ModelProfile,
@@ -39,8 +40,13 @@ from .schema import (
 from .toolcheck import check_tools
 
 
-def load_team(path: str | Path, env: dict[str, str] | None = None) -> TeamSpec:
-    """Read, validate and cross-check a team file; raise ConfigError listing every problem."""
+def load_team(path: str | Path, env: dict[str, str] | None = None, *,
+              _chain: tuple[Path, ...] = (), _depth: int = 0) -> TeamSpec:
+    """Read, validate and cross-check a team file (and the team files it nests); raise
+    ConfigError listing every problem.
+
+    ``_chain`` and ``_depth``: the files and the nesting depth above this one, when it is
+    loaded as an inner team (see ``team.nesting``)."""
     file = str(path)
     try:
         raw = read_limited(path, yamlsafe.MAX_BYTES)
@@ -56,10 +62,11 @@ def load_team(path: str | Path, env: dict[str, str] | None = None) -> TeamSpec:
                           f"{yamlsafe.MAX_BYTES} bytes") from None
     except OSError as e:
         raise ConfigError(f"{file}: cannot read: {e.strerror}") from None
-    return parse_team(yamlsafe.decode(raw, file), file, env)
+    return parse_team(yamlsafe.decode(raw, file), file, env, _chain=_chain, _depth=_depth)
 
 
-def parse_team(text: str, file: str = "<team>", env: dict[str, str] | None = None) -> TeamSpec:
+def parse_team(text: str, file: str = "<team>", env: dict[str, str] | None = None, *,
+               _chain: tuple[Path, ...] = (), _depth: int = 0) -> TeamSpec:
     """Validate team-file text; ``file`` is used in messages and to place the work dir."""
     data, positions, problems, refused = yamlsafe.load(text, file)
     if not isinstance(data, dict):
@@ -72,9 +79,14 @@ def parse_team(text: str, file: str = "<team>", env: dict[str, str] | None = Non
     except ValidationError as e:
         problems += [_from_pydantic(err, _loc(err), positions, file) for err in e.errors()
                      if not _under(_loc(err), refused)]
-    problems += _cross_check(data, positions, file, env if env is not None else os.environ,
-                             refused)
-    if problems:
+    environ = env if env is not None else os.environ
+    problems += _cross_check(data, positions, file, environ, refused)
+    # inner teams: their own files' problems come after this file's
+    inner = nesting.resolve(team, data, positions, file, environ,
+                            _chain + (Path(file).resolve(),), _depth)
+    if problems or inner:
+        problems.sort(key=lambda p: (p.line or 0, p.column or 0))
+        problems += inner
         problems.sort(key=lambda p: (p.line or 0, p.column or 0))
         raise ConfigError("\n".join(map(str, problems)), problems)
     assert team is not None
@@ -105,7 +117,8 @@ def work_dir_outside_message(team: TeamSpec) -> str:
 
 _MODELS: dict[str, type[BaseModel]] = {"": TeamSpec, "models": ModelProfile, "termination": Termination,
            "speaker_selection": SpeakerSelection, "code_execution": CodeExecution,
-           "cache": Cache, "budget": Budget, "agents": AgentSpec, "tools": ToolSpec}
+           "cache": Cache, "budget": Budget, "agents": AgentSpec, "tools": ToolSpec,
+           "chats": ChatSpec}
 
 
 def _model_for(loc: tuple) -> type[BaseModel] | None:
@@ -113,7 +126,9 @@ def _model_for(loc: tuple) -> type[BaseModel] | None:
     if len(loc) == 1:
         return TeamSpec
     head = loc[0]
-    if head in ("models", "agents", "tools") and len(loc) == 3:
+    if head in ("agents", "chats") and len(loc) > 3 and loc[2] == "team":
+        return _model_for(loc[3:])      # inside an inline team
+    if head in ("models", "agents", "tools", "chats") and len(loc) == 3:
         return _MODELS[head]
     if head == "tools" and len(loc) == 4 and loc[2] == "mcp":
         return McpServer
@@ -181,11 +196,16 @@ def _did_you_mean(word: str, options: list[str]) -> str:
 
 
 def _cross_check(data: dict, positions: dict, file: str, env,
-                 refused: AbstractSet[tuple] = frozenset()) -> list[Problem]:
-    """Checks across keys: names that must exist, unique agents, ${VAR} and literal keys."""
+                 refused: AbstractSet[tuple] = frozenset(), prefix: tuple = (),
+                 profiles: bool = True) -> list[Problem]:
+    """Checks across keys: names that must exist, unique agents, ${VAR} and literal keys.
+
+    ``prefix``: where ``data`` is in the file (an inline team); ``profiles``: check the
+    profiles of ``models`` too (an inline team's are its file's, checked there)."""
     out: list[Problem] = []
 
     def add(loc: tuple, msg: str) -> None:
+        loc = prefix + loc
         if _under(loc, refused):
             return
         line, col = yamlsafe.position(positions, loc)
@@ -231,7 +251,7 @@ def _cross_check(data: dict, positions: dict, file: str, env,
     if isinstance(sel, dict) and "model" in sel:
         check_profile_ref(("speaker_selection", "model"), sel["model"])
 
-    for pname, prof in models.items():
+    for pname, prof in models.items() if profiles else ():
         if not isinstance(prof, dict):
             continue
         if "model" not in prof and "config_list" not in prof:
@@ -258,8 +278,10 @@ def _cross_check(data: dict, positions: dict, file: str, env,
                 if isinstance(dst, str) and dst not in agent_names:
                     add(("transitions", src, j), f"unknown agent `{dst}`"
                         f"{_did_you_mean(dst, agent_names)}")
-    flow_problems(data, agent_names, Path(file).resolve().parent, env, add, _did_you_mean)
+    flow_problems(data if profiles else {k: v for k, v in data.items() if k != "models"},
+                  agent_names, Path(file).resolve().parent, env, add, _did_you_mean)
     check_tools(data, Path(file).resolve().parent, add, env, _did_you_mean)
+    nesting.member_problems(data, add, _did_you_mean)
     return out
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from . import members
 from .flow import (
     PLACEHOLDERS,
     RETRY_PLACEHOLDERS,
@@ -18,9 +19,10 @@ from .flow import (
     compile_regex,
     split_transitions,
 )
+from .members import ChatSpec, Sees, file_or_inline
 
 NAME_RE = r"^[a-z0-9][a-z0-9-]*$"
-AGENT_RE = r"^[A-Za-z0-9_-]+$"
+AGENT_RE = members.AGENT_RE
 VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Strings that look like a real provider key pasted in place of a ${VAR} reference.
 LITERAL_KEY_RE = re.compile(r"^(sk-|sk_|AIza|xai-|gsk_|hf_|AKIA|ghp_)[A-Za-z0-9_\-]{8,}|^[A-Fa-f0-9]{32}$")
@@ -255,7 +257,7 @@ class Budget(_Strict):
 
 class AgentSpec(_Strict):
     name: str = Field(pattern=AGENT_RE)
-    kind: Literal["assistant", "user_proxy", "image_generator"] = "assistant"
+    kind: Literal["assistant", "user_proxy", "image_generator", "team"] = "assistant"
     description: Optional[str] = None
     system_message: Optional[str] = None
     model: str = "default"
@@ -269,12 +271,35 @@ class AgentSpec(_Strict):
     prompt_template: Optional[str] = None
     size: Optional[str] = Field(None, pattern=IMAGE_SIZE_RE)
     quality: Optional[Literal["standard", "hd", "low", "medium", "high", "auto"]] = None
+    # kind: team only (see docs/team-file.md#teams-inside-teams): the inner team, what it
+    # is told (a template with {context}), what it sees of the chat, what comes back
+    team: Union[str, dict, None] = None
+    task: Optional[str] = None
+    sees: Sees = "last"
+    summary: Literal["last", "reflection"] = "last"
+    summary_prompt: Optional[str] = None
+    max_round: Optional[int] = Field(None, ge=1, le=100_000)
+    # The inner team, loaded and checked (set by load_team for kind: team).
+    _team: Optional["TeamSpec"] = PrivateAttr(None)
+
+    @field_validator("team", mode="before")
+    @classmethod
+    def _team_value(cls, v: Any) -> Any:
+        return file_or_inline(v)
+
+    @field_validator("sees", mode="before")
+    @classmethod
+    def _sees(cls, v: Any) -> Any:
+        if v in ("last", "all") or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+            return v
+        raise ValueError("expected last, all, or a number of messages (1 or more)")
 
 
 class TeamSpec(_Strict):
     name: str = Field(pattern=NAME_RE)
     description: Optional[str] = None
-    task: str = Field(min_length=1)
+    # Required to run; a team used only inside another may leave it out.
+    task: Optional[str] = Field(None, min_length=1)
     models: dict[str, ModelProfile] = Field(default_factory=dict)
     max_round: int = Field(20, ge=1, le=100_000)
     termination: Termination = Field(default_factory=Termination)
@@ -288,12 +313,17 @@ class TeamSpec(_Strict):
     budget: Budget = Field(default_factory=Budget)
     tools: list[ToolSpec] = Field(default_factory=list)
     context: Literal["error", "trim"] = "error"   # on context overflow: stop, or drop old turns
-    agents: list[AgentSpec] = Field(min_length=1)
+    agents: list[AgentSpec] = Field(default_factory=list)    # or `chats:`
+    chats: list[ChatSpec] = Field(default_factory=list)
 
     # Where the file came from; set by load_team, not part of the YAML.
     source: Optional[str] = Field(None, exclude=True)
     # The transition rules by agent; `transitions` keeps the names allowed after each.
     _rules: dict[str, list[TransitionRule]] = PrivateAttr(default_factory=dict)
+    # An inner team written inline (it uses its file's profiles); one that sets its own
+    # `code_execution` gets a sandbox of its own (see team.nesting).
+    _inline: bool = PrivateAttr(False)
+    _own_sandbox: bool = PrivateAttr(False)
 
     @field_validator("termination", mode="before")
     @classmethod
@@ -346,6 +376,9 @@ class TeamSpec(_Strict):
         team file's folder? The folder itself counts as outside: it holds the team file."""
         base = self.base_dir
         return self.work_dir == base or not self.work_dir.is_relative_to(base)
+
+
+AgentSpec.model_rebuild()
 
 
 def system_message(agent: AgentSpec) -> str:

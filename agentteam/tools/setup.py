@@ -23,7 +23,7 @@ def prepare_tools(team: TeamSpec, executor: CodeExecutor | None, replay: Recorde
     on this machine). A replay runs no tool: it answers every call with the recorded
     result."""
     if replay is not None:
-        results = {p.id: p for m in replay.messages for p in m.parts
+        results = {p.id: p for _, m in replay.all_messages for p in m.parts
                    if isinstance(p, ToolResultPart)}
         return RecordedTools(team, results, replay.path)
     functions = load_functions(team)

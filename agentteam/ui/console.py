@@ -17,6 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..conversation.events import (
+    ChatEnded,
+    ChatStarted,
     CodeRan,
     Event,
     MessageDelta,
@@ -34,6 +36,7 @@ from ..conversation.events import (
 )
 from ..conversation.messages import ImagePart, content_from_json, describe
 from .images import ImageLines
+from .nested import Indented, chat_line, scope_rows
 from .progress import Waiting
 from .safe import json_line, safe
 from .toolview import call_line, result_text
@@ -48,7 +51,8 @@ REASONS = {"keyword": "ended by the termination keyword",
            "error": "stopped by an error",
            "interrupted": "interrupted",
            "human": "ended by the person",
-           "selection": "ended by speaker selection (a transition rule or the function)"}
+           "selection": "ended by speaker selection (a transition rule or the function)",
+           "chats": "ended after the last of its chats"}
 
 
 class _CodeStream:
@@ -109,7 +113,8 @@ class ConsoleView:
     def __init__(self, console: Console | None = None, err: Console | None = None,
                  quiet: bool = False, typed_by_person: frozenset[str] = frozenset(),
                  work_dir: Path | None = None):
-        self.console = console or Console(highlight=False)
+        self.console = self._root = console or Console(highlight=False)
+        self._depths: dict[int, Indented] = {}     # inner chats' consoles, by depth
         self.images = ImageLines(self.console, work_dir)   # where previews are read from
         # in chat, what the person typed is already on screen: not shown again
         self.typed_by_person = typed_by_person
@@ -129,7 +134,17 @@ class ConsoleView:
         self.waiting.stop()     # whatever was awaited has happened
         handler = getattr(self, "_" + ev.type, None)
         if handler and (not self.quiet or ev.type in ("run_ended", "notice")):
-            handler(map_text(ev, safe))
+            scope = getattr(ev, "scope", None)
+            if scope:     # an inner chat's event: drawn indented, one bar per level
+                depth = len(scope)
+                self.console = self._depths.setdefault(  # type: ignore[assignment]
+                    depth, Indented(self._root, depth))
+                try:
+                    handler(map_text(ev, safe))
+                finally:
+                    self.console = self._root
+            else:
+                handler(map_text(ev, safe))
 
     def _header(self, agent: str, round_no: int, note: str = "") -> None:
         title = Text.assemble((f" {agent} ", f"bold {self.color(agent)}"),
@@ -213,6 +228,24 @@ class ConsoleView:
             return
         self.console.print(Text(f"→ {ev.agent} ({ev.method}: {ev.reason})", style="dim"))
 
+    def _chat_started(self, ev: ChatStarted) -> None:
+        member = (ev.scope or ["?"])[-1]
+        what = "▸ resuming" if ev.resumed_at is not None else "▸"
+        self.console.print(chat_line(member, what, f"team {ev.team}, agents: "
+                                     f"{', '.join(ev.agents)}", self.color(member)))
+
+    def _chat_ended(self, ev: ChatEnded) -> None:
+        if self.stream is not None:
+            self.stream.end()
+            self.stream = None
+        member = (ev.scope or ["?"])[-1]
+        tokens = ev.usage.get("total") or {}
+        used = tokens.get("prompt_tokens", 0) + tokens.get("completion_tokens", 0)
+        self.console.print(chat_line(member, "◂", f"{REASONS.get(ev.reason, ev.reason)} · "
+                                     f"{ev.rounds} rounds · {used} tokens", self.color(member)))
+        if ev.error:
+            self.err.print(Text(f"error: {ev.error}", style="red"))
+
     def _retry(self, ev: Retry) -> None:
         wait = f"retrying in {ev.wait_s:.1f}s" if ev.wait_s else "moving on"
         self.err.print(Text(f"⟳ {ev.model}: {ev.error} — {wait}", style="yellow"))
@@ -273,6 +306,7 @@ def usage_table(usage: dict) -> Table:
     the provider's prompt cache held) when any call had some."""
     table = Table(title=None, show_edge=False, pad_edge=False, box=None)
     rows = [(name, u, "") for name, u in (usage.get("agents") or {}).items()]
+    rows += [(name, u, "dim") for name, u in scope_rows(usage)]   # inner chats' own calls
     rows += [(f"model {name}", u, "dim") for name, u in (usage.get("models") or {}).items()]
     if usage.get("total"):
         rows.append(("total", usage["total"], "bold"))
