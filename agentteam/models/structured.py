@@ -46,8 +46,9 @@ def ask(model: ChatModel, profile: str, messages: list[dict], agent: str,
 
 def parse_object(text: str) -> tuple[dict | None, str]:
     """The JSON object a reply holds, read leniently: reasoning dropped, a fenced block or
-    the outermost braces in prose, trailing commas and raw line breaks in strings forgiven. Returns (object, "") or
-    (None, what was wrong), in one line for a repair prompt or an error."""
+    the outermost braces in prose, trailing commas and raw line breaks in strings
+    forgiven. Returns (object, "") or (None, what was wrong), in one line for a repair
+    prompt or an error."""
     text = _THINKING.sub(" ", text or "").strip()
     if not text:
         return None, "the reply was empty"
