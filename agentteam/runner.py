@@ -9,9 +9,7 @@ events, and releases everything on every way out. Nothing here prints or exits.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterator
 
@@ -21,13 +19,14 @@ from .conversation.redaction import redact_event
 from .conversation.termination import ends_chat
 from .conversation.transcript import Recorded, TranscriptWriter, default_path, read
 from .errors import ConfigError, ExecutionError, UsageError
-from .executors import make_executor, workdir
+from .executors import make_executor
 from .executors.base import CodeExecutor
 from .models import profiles as profiles_mod
 from .models.base import ChatModel
 from .models.defaults import default_profiles
 from .models.profiles import Profile
 from .models.shared import SharedModels
+from .run_inputs import check_work_dir, copy_inputs, input_files, with_work_dir
 from .runtree import Tree, check_people_in_tree, prepare_tree
 from .team import Cache, TeamSpec, human_input, load_team
 from .team.nesting import chat_names, needs_sandbox, profile_refs
@@ -181,9 +180,9 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
                               f"agentteam run TEAM.yaml --resume {req.resume}")
         # A replay calls no model, so it needs none of the keys the team file names.
         team = load_team(team_file, _AnyEnv() if req.replay else None)
-    team = _with_work_dir(team, req)
+    team = with_work_dir(team, req)
     resume_notices = _check_resume(resume, team) if resume else []
-    _check_work_dir(team, req)
+    check_work_dir(team, req)
     if req.max_round is not None and req.max_round < 1:
         raise ConfigError(f"--max-round must be at least 1 (got {req.max_round})")
     check_people(team, req.human, req.interactive)
@@ -195,7 +194,7 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
     if team.speaker_selection.method == "function":
         from .conversation import functions
         functions.load(team)    # its errors now, before any model is called
-    input_files = _input_files(team)
+    inputs = input_files(team)
     replay = read(req.replay) if req.replay else None
     for recorded, flag in ((resume, "--resume"), (replay, "--replay")):
         if recorded is not None:
@@ -223,7 +222,7 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
         team, lambda t: resolve_profiles(t, req.model, req.api_base, req.api_key_var),
         lambda t: choose_executor(t, req.executor, ask_executor if req.interactive else None,
                                   notices, build_image), replay, notices, build_image, executor)
-    _copy_inputs(team, input_files, executor)
+    copy_inputs(team, inputs, executor)
     path = Path(req.transcript) if req.transcript else \
         (resume.path if resume else default_path(team.name))
     tracer = _tracer(req, profiles, notices)
@@ -266,63 +265,6 @@ def _check_resume(resume: Recorded, team: TeamSpec) -> list[Notice]:
                        f"already ends the chat (termination keyword `{t.keyword}`); "
                        "resuming goes on past it", "warning")]
     return []
-
-
-def _with_work_dir(team: TeamSpec, req: RunRequest) -> TeamSpec:
-    """The team with the run's own work dir, when the request asks for one."""
-    if req.work_dir:
-        where = Path(req.work_dir).resolve()
-    elif req.own_work_dir:
-        # A random part keeps runs started within one clock tick apart. The folder does not
-        # exist yet: the executor creates it, for the sandbox user when agentteam runs as
-        # root (a root-owned folder would be refused; see executors.workdir.ensure).
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        where = (Path.cwd() / ".agentteam" / "work"
-                 / f"{stamp}-{team.name}-{secrets.token_hex(6)}").resolve()
-    else:
-        return team
-    spec = team.code_execution.model_copy(update={"work_dir": str(where)})
-    return team.model_copy(update={"code_execution": spec})
-
-
-def _check_work_dir(team: TeamSpec, req: RunRequest) -> None:
-    """Code gets write access to the work dir: one outside the team's folder must be asked
-    for (by the team file's key, or by the caller's own ``work_dir``/``own_work_dir``)."""
-    from .team.load import work_dir_outside_message
-    if req.work_dir or req.own_work_dir or team.code_execution.allow_work_dir_outside_team:
-        return
-    if team.work_dir_outside():   # checked again here: a link may have changed since loading
-        raise ConfigError(f"{team.source or 'team'}: code_execution.work_dir: "
-                          f"{work_dir_outside_message(team)}")
-
-
-def _input_files(team: TeamSpec) -> list[Path]:
-    out, problems = [], []
-    for i, name in enumerate(team.code_execution.files):
-        path = (team.base_dir / name).resolve()
-        # Run code controls the work dir: an input read from there could be a link to any
-        # file of the host, copied back for the code to read.
-        if workdir.inside(team.base_dir / name, team.work_dir):
-            problems.append(f"{team.source}: code_execution.files[{i}]: {name} is in the work "
-                            "dir, which run code can change; list files from outside it")
-        elif not path.is_file():
-            problems.append(f"{team.source}: code_execution.files[{i}]: no file {name} next to "
-                            "the team file")
-        out.append(path)
-    if problems:
-        raise ConfigError("\n".join(problems))
-    return out
-
-
-def _copy_inputs(team: TeamSpec, files: list[Path], executor: CodeExecutor | None) -> None:
-    """Put the team's input files into the work dir (never overwriting the run's own file,
-    never through a link; see ``executors.workdir``). The executor creates the work dir
-    when it starts, for whoever runs the code (the sandbox user, as root)."""
-    if not files:
-        return
-    owner = executor.work_dir_owner() if executor is not None else None
-    workdir.ensure(team.work_dir, owner)
-    workdir.copy_inputs(files, team.work_dir)
 
 
 class _AnyEnv(dict):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import agentteam
-from agentteam import runner
+from agentteam import run_inputs, runner
 from agentteam.models.base import SELECTOR
 
 from .conftest import script
@@ -188,10 +188,10 @@ class _FrozenClock(datetime):
 def test_own_work_dirs_differ_even_within_one_clock_tick(server, team_file, tmp_path,
                                                          monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(runner, "datetime", _FrozenClock)
+    monkeypatch.setattr(run_inputs, "datetime", _FrozenClock)
     team = agentteam.load_team(code_team(team_file))
     req = runner.RunRequest(None, own_work_dir=True)
-    a, b = (runner._with_work_dir(team, req).work_dir for _ in range(2))
+    a, b = (run_inputs.with_work_dir(team, req).work_dir for _ in range(2))
     # not created yet: the executor creates it for whoever runs the code (the sandbox
     # user as root); tests/test_sandbox_boundary.py runs code in one
     assert a != b and not a.exists() and not b.exists()

@@ -18,16 +18,15 @@ from ..errors import AgentTeamError, ContextOverflow, Interrupted, TranscriptErr
 from ..executors.base import CodeExecutor
 from ..images.pictures import Pictures, listed
 from ..models.base import ChatModel, Completion, Cut, Delta, Note, RetryNote
-from ..team import AgentSpec, TeamSpec, executes_code, executes_tools, human_input
+from ..team import AgentSpec, TeamSpec, executes_tools, human_input
 from ..team.nesting import chat_members, needs_sandbox
-from . import codeblocks
 from .auto_reply import AutoReplying
 from .choosing import ChoosingSpeakers
+from .coderun import EXIT_WORDS, RunningCode
 from .drawing import image_turn
 from .events import (
     EXIT_CODES,
     ChatStarted,
-    CodeRan,
     Event,
     MessageDelta,
     MessageDone,
@@ -37,7 +36,7 @@ from .events import (
     RunEnded,
     RunStarted,
 )
-from .messages import CodeBlock, CodeResult, Message, Usage, content_to_json
+from .messages import Message, Usage, content_to_json
 from .prompts import agent_messages, with_introduction
 from .redaction import StreamRedactor
 from .selection import Selector
@@ -47,8 +46,6 @@ from .termination import ends_chat
 from .tooluse import Tools, UsingTools, calls_of, pending_calls
 from .transcript import Recorded, TranscriptWriter
 
-EXIT_WORDS = ("exit", "quit", "/exit")
-
 
 class Human(Protocol):
     """How the run loop asks the person something. ``None`` means no answer (EOF)."""
@@ -56,7 +53,7 @@ class Human(Protocol):
     def ask(self, prompt: str) -> str | None: ...
 
 
-class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools, RunningTeams):
+class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools, RunningTeams, RunningCode):
     """One run of a team. Build it, iterate ``run()``; the loop owns the executor's life
     (the tools' life is their owner's: ``run_team`` starts and stops them). An inner
     team's chat is a GroupChat too, with a ``scope`` and a ``parent`` (``subteams.py``)."""
@@ -261,77 +258,6 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools, RunningTeams):
 
     def _human_mode(self, agent: AgentSpec) -> str:
         return self.human_override or human_input(agent)
-
-    def _proxy_turn(self, agent: AgentSpec) -> Generator[Event, None, Message | None]:
-        round_no = self.rounds + 1
-        if self._human_mode(agent) == "always":
-            answer = self._ask(f"{agent.name} (you): type a reply, Enter to let it auto-reply, "
-                               "or `exit` to end")
-            if answer.strip().lower() in EXIT_WORDS:
-                raise _Stop("human")
-            if answer.strip():
-                self._typed = True
-                return Message(agent.name, answer, round_no)
-        executor = self.executor
-        if not (executes_code(agent) and executor is not None):
-            return self._default_reply(agent, round_no)
-        found = self._pending_code(agent.name)
-        if found is None:
-            return self._default_reply(agent, round_no)
-        source, blocks = found
-        return (yield from self._execute(executor, agent, source, blocks, round_no))
-
-    def _pending_code(self, runner: str) -> tuple[Message, list[CodeBlock]] | None:
-        """The latest unrun code in the window; never the runner's own messages (example
-        code in the task a proxy sent is not code to run)."""
-        if self.team.code_execution.mode == "tool":     # code comes as run_code calls
-            return None
-        last_n = self.team.code_execution.last_n_messages
-        # "auto" (AutoGen's): every message since the runner last spoke
-        n = last_n if isinstance(last_n, int) else next(
-            (i for i, m in enumerate(reversed(self.history)) if m.agent == runner),
-            len(self.history))
-        window = self.history[-n:] if n else []
-        for m in reversed(window):
-            if m.round in self.executed or m.kind != "text" or m.agent == runner:
-                continue
-            blocks = codeblocks.extract(m.text)
-            if blocks:
-                # AutoGen's rule: the latest code wins; older unrun code in the window is
-                # superseded by it and never runs.
-                self.executed.update(o.round for o in window if o.round <= m.round)
-                return m, blocks
-        return None
-
-    def _execute(self, executor: CodeExecutor, agent: AgentSpec, source: Message,
-                 blocks: list[CodeBlock], round_no: int) -> Generator[Event, None, Message | None]:
-        if not executor.runs_code:
-            # No code_result events: nothing ran. The agents are told so, not shown a result.
-            return Message(agent.name, codeblocks.not_run(len(blocks), source.agent,
-                                                          source.round, executor.name),
-                           round_no, kind="code_result")
-        executor.wait_ready()
-        before = self.pictures.snapshot()
-        results: list[CodeResult] = []
-        skipped = 0
-        runnable = [b for b in blocks if b.supported]
-        unsupported = sorted({b.language for b in blocks if not b.supported})
-        for i, block in enumerate(runnable):
-            result = executor.run(block)
-            results.append(result)
-            yield from self._emit(CodeRan(round_no, agent.name, result.language,
-                                          result.exit_code, result.output,
-                                          round(result.duration_s, 3), result.timed_out,
-                                          source.round))
-            if result.exit_code != 0:
-                skipped = len(runnable) - i - 1
-                break
-        if not results and not unsupported:
-            return None
-        content = self.pictures.from_code(
-            before, codeblocks.format_results(results, skipped, unsupported), agent.name, round_no)
-        yield from self._image_notes()
-        return Message(agent.name, content, round_no, kind="code_result")
 
     def _assistant_turn(self, agent: AgentSpec) -> Generator[Event, None, Message]:
         round_no = self.rounds + 1
