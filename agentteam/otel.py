@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import Any, Generator
 
 from .errors import UsageError, redact
@@ -109,11 +110,44 @@ class RunTracer:
         self.tracer = self.provider.get_tracer("agentteam")
         self.profiles = profiles or {}
         self.content = capture_content() if content is None else content
-        self.run_span: Any = None
-        self.turn: tuple[Any, int, str] | None = None
-        self.call: Any = None       # the open model call span
+        # One frame per chat: the run's, then an inner chat's (``kind: team``, ``chats:``)
+        # under the turn of the member that runs it. ``run_span``, ``turn`` and ``call`` are
+        # those of the chat the current event belongs to (its ``scope``).
+        self.frames: list[_Frame] = [_Frame()]
+        self.depth = 0
         self.tools: dict[str, Any] = {}
         self._usage = [0, 0]
+
+    @property
+    def _f(self) -> "_Frame":
+        while len(self.frames) <= self.depth:     # an event of a chat that was not announced
+            self.frames.append(_Frame(self.frames[-1].turn[0] if self.frames[-1].turn
+                                      else self.frames[-1].span))
+        return self.frames[self.depth]
+
+    @property
+    def run_span(self) -> Any:
+        return self._f.span
+
+    @run_span.setter
+    def run_span(self, span: Any) -> None:
+        self._f.span = span
+
+    @property
+    def turn(self) -> tuple[Any, int, str] | None:
+        return self._f.turn
+
+    @turn.setter
+    def turn(self, turn: tuple[Any, int, str] | None) -> None:
+        self._f.turn = turn
+
+    @property
+    def call(self) -> Any:          # the open model call span
+        return self._f.call
+
+    @call.setter
+    def call(self, span: Any) -> None:
+        self._f.call = span
 
     # -- plumbing -------------------------------------------------------------------
     def __call__(self, ev) -> None:
@@ -121,6 +155,7 @@ class RunTracer:
         if handler is None:
             return
         try:
+            self.depth = len(getattr(ev, "scope", None) or [])
             handler(ev)
         except Exception:     # tracing must never stop a run
             log.debug("agentteam tracing: %s event dropped", ev.type, exc_info=True)
@@ -259,6 +294,34 @@ class RunTracer:
             self._fail(span, "the tool failed")
         span.end()
 
+    def _chat_started(self, ev) -> None:
+        """An inner chat: a span under the turn of the member that runs it (or under the
+        chat above, for ``chats:``), holding the inner chat's turns."""
+        outer = self.frames[self.depth - 1] if 0 < self.depth <= len(self.frames) else None
+        parent = (outer.turn[0] if outer.turn else outer.span) if outer else self.run_span
+        del self.frames[self.depth:]
+        self.frames.append(_Frame())
+        self.run_span = self._start(f"invoke_team {ev.team}", parent, {
+            "gen_ai.operation.name": "invoke_agent", "agentteam.team": ev.team,
+            "agentteam.scope": list(ev.scope or []), "agentteam.agents": list(ev.agents),
+            "agentteam.resumed_at": ev.resumed_at,
+            "agentteam.task": self._text(ev.task) if self.content else None})
+
+    def _chat_ended(self, ev) -> None:
+        why = ev.error or ev.reason
+        self._close_open(why)
+        span = self.run_span
+        if span is not None:
+            total = (ev.usage or {}).get("total") or {}
+            self._set(span, {"agentteam.reason": ev.reason, "agentteam.rounds": ev.rounds,
+                             "gen_ai.usage.input_tokens": total.get("prompt_tokens"),
+                             "gen_ai.usage.output_tokens": total.get("completion_tokens"),
+                             "agentteam.usage.cost": total.get("cost")})
+            if ev.reason in ("error", "interrupted"):
+                self._fail(span, why)
+            span.end()
+        del self.frames[max(1, self.depth):]
+
     def _notice(self, ev) -> None:
         if self.run_span is not None:
             self.run_span.add_event("notice", {"agentteam.notice.level": _clean(ev.level),
@@ -266,6 +329,7 @@ class RunTracer:
 
     def _run_ended(self, ev) -> None:
         why = ev.error or ev.reason
+        self._close_inner(why)
         self._close_open(why)
         if self.run_span is None:
             return
@@ -283,6 +347,17 @@ class RunTracer:
         self.run_span.end()
         self.run_span = None
 
+    def _close_inner(self, why: str) -> None:
+        """End the inner chats still open (a run cut short inside one), innermost first."""
+        for depth in range(len(self.frames) - 1, 0, -1):
+            self.depth = depth
+            self._close_open(why)
+            if self.run_span is not None:
+                self._fail(self.run_span, why)
+                self.run_span.end()
+        del self.frames[1:]
+        self.depth = 0
+
     def _close_open(self, why: str) -> None:
         for span in [self.call, *self.tools.values()]:
             if span is not None:
@@ -297,6 +372,7 @@ class RunTracer:
     def shutdown(self) -> None:
         """End what is still open (a run cut short) and send every span."""
         try:
+            self._close_inner("the run ended without run_ended")
             if self.run_span is not None:
                 self._close_open("the run ended without run_ended")
                 self._fail(self.run_span, "the run ended without run_ended")
@@ -308,6 +384,14 @@ class RunTracer:
                 self.provider.force_flush()
         except Exception:
             log.debug("agentteam tracing: shutdown failed", exc_info=True)
+
+
+@dataclass
+class _Frame:
+    """A chat's open spans: the chat itself, the turn in progress, the model call."""
+    span: Any = None
+    turn: tuple[Any, int, str] | None = None
+    call: Any = None
 
 
 def observed(events: Generator, observe) -> Generator:

@@ -360,3 +360,53 @@ def test_without_the_extra_otel_is_a_clear_error_and_the_env_a_warning(server, t
     assert r.returncode == 0, r.stderr
     warning = [json.loads(x) for x in r.stdout.splitlines() if '"notice"' in x]
     assert any("this run is not traced" in w["text"] for w in warning)
+
+
+NESTED_OUTER = """\
+name: blog
+task: Write a short post about octopuses.
+models:
+  default: {{model: openai/fake-model, api_base: "{url}", api_key: NULL, timeout: 30}}
+max_round: 4
+speaker_selection: round_robin
+code_execution: {{executor: none}}
+agents:
+  - {{name: Research_team, kind: team, team: research.yaml}}
+  - {{name: Writer, system_message: You write the post.}}
+"""
+
+NESTED_INNER = """\
+name: research
+max_round: 4
+speaker_selection: round_robin
+code_execution: {executor: none}
+agents:
+  - {name: Searcher, system_message: You find facts.}
+  - {name: Checker, system_message: You check them.}
+"""
+
+
+def test_an_inner_chat_is_a_span_under_the_member_that_runs_it(cli, server, tmp_path, spans):
+    script(server, {"Searcher": ["Octopuses have three hearts."],
+                    "Checker": ["Checked. TERMINATE"],
+                    "Writer": ["Post: three hearts. TERMINATE"]})
+    (tmp_path / "blog.yaml").write_text(NESTED_OUTER.format(url=server.url))
+    (tmp_path / "research.yaml").write_text(NESTED_INNER)
+    r = cli("run", str(tmp_path / "blog.yaml"), "--json", "--otel")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    names = by_name(spans())
+    (run,) = names["run blog"]
+    (member,) = names["invoke_agent Research_team"]
+    (inner,) = names["invoke_team research"]
+    assert member.parent.span_id == run.context.span_id
+    assert inner.parent.span_id == member.context.span_id
+    assert inner.attributes["agentteam.scope"] == ("Research_team",)
+    assert inner.attributes["agentteam.reason"] == "keyword"
+    for agent in ("Searcher", "Checker"):        # the inner turns, and their calls under them
+        (turn,) = names[f"invoke_agent {agent}"]
+        assert turn.parent.span_id == inner.context.span_id
+        calls = [s for s in names["chat fake-model"] if s.parent.span_id == turn.context.span_id]
+        assert len(calls) == 1
+    (writer,) = names["invoke_agent Writer"]
+    assert writer.parent.span_id == run.context.span_id
+    assert all(s.end_time is not None for s in spans())
