@@ -390,3 +390,21 @@ def test_a_team_nobody_is_told_to_end_gets_the_keyword_instruction_without_a_rep
         "You check it. When the task is done and the result checked, reply TERMINATE.")
     assert team.agent("Analyst").system_message == ANALYST["system_message"]
     assert "agentteam added the TERMINATE instruction" in out.read_text()
+
+
+def test_the_team_can_run_on_another_model_than_the_builders(cli, server, tmp_path):
+    """AutoGen's builder_model and agent_model: --agent-model is what the team runs on."""
+    builds(server, [GOOD], Analyst=["Prime."], Reviewer=["Right. TERMINATE"])
+    out = tmp_path / "team.yaml"
+    r = build(cli, server, "--agent-model", "backup-model", "-o", out, "--run")
+    assert r.exit_code == 0, r.stderr
+    assert load_team(out).models["default"].model == "openai/backup-model"
+    used = {c.headers.get("X-Agentteam-Agent"): c.body["model"] for c in server.completions()}
+    assert used == {"(builder)": "fake-model", "Analyst": "backup-model",
+                    "Reviewer": "backup-model"}
+
+
+def test_an_endpoint_without_a_model_is_refused(cli, server, tmp_path):
+    r = cli("build", TASK, "--api-base", server.url, "-o", tmp_path / "t.yaml")
+    assert r.exit_code == 2 and "go with --model or --agent-model" in r.stderr
+    assert server.completions() == []

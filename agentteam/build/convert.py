@@ -57,7 +57,8 @@ def to_team(r: Reading, task: str, coding: bool | None, models: dict | None = No
     comments: dict[tuple, str] = {}
     if models:
         data["models"] = models
-        comments[("models",)] = "The model the team was built with (--model); every agent uses it."
+        comments[("models",)] = ("The model the team runs on (--agent-model, else the "
+                                 "builder's --model); every agent uses it.")
     data["max_round"] = p.max_round or DEFAULT_MAX_ROUND
     comments[("max_round",)] = "At most this many messages after the task."
     data["termination"] = KEYWORD

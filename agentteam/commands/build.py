@@ -32,8 +32,12 @@ def build(
     model: Optional[str] = typer.Option(None, "--model", help="The builder's model, written "
                                         "into the team as its default profile (default: "
                                         "the default model, as for run)."),
-    api_base: Optional[str] = typer.Option(None, "--api-base", help="With --model: the "
-                                           "OpenAI-compatible endpoint that serves it."),
+    agent_model: Optional[str] = typer.Option(None, "--agent-model", help="The model the "
+                                              "team's agents use, written as its default "
+                                              "profile (default: --model)."),
+    api_base: Optional[str] = typer.Option(None, "--api-base", help="With --model or "
+                                           "--agent-model: the OpenAI-compatible endpoint "
+                                           "that serves them."),
     api_key_var: Optional[str] = typer.Option(None, "--api-key-var", help="The environment "
                                               "variable with the --api-base key."),
     library: Optional[Path] = typer.Option(None, "--library", help="Pick the agents from "
@@ -55,7 +59,8 @@ def build(
     _verbose(verbose)
     try:
         opts, builder = _prepare(task, output, model, api_base, api_key_var, library,
-                                 max_agents, coding, executor, force, run_it, no_cache)
+                                 max_agents, coding, executor, force, run_it, no_cache,
+                                 agent_model)
         built = _build(builder, opts)
     except AgentTeamError as e:
         _fail(e)
@@ -79,7 +84,7 @@ def build(
 
 
 def _prepare(task, output, model, api_base, api_key_var, library, max_agents, coding,
-             executor, force, run_it, no_cache):
+             executor, force, run_it, no_cache, agent_model=None):
     """Every check that needs no model call, so a bad flag costs nothing."""
     from ..build import BuildOptions, load_library, models_section
     from ..build.stack import builder as make_builder
@@ -101,9 +106,15 @@ def _prepare(task, output, model, api_base, api_key_var, library, max_agents, co
         if not output.parent.is_dir():
             raise ConfigError(f"-o {output}: no folder {output.parent}; create it first")
     lib = load_library(library) if library is not None else None
+    if (api_base or api_key_var) and not (model or agent_model):
+        raise ConfigError("--api-base and --api-key-var go with --model or --agent-model: "
+                          "name the model the endpoint serves")
     section = models_section(model, api_base, api_key_var)
+    # AutoGen's builder_model and agent_model: the team may run on another model
+    team_section = models_section(agent_model, api_base, api_key_var) if agent_model \
+        else section
     where = output or Path(".agentteam/built/team.yaml" if run_it else "built.yaml")
-    opts = BuildOptions(task.strip("\n"), max_agents, coding, lib, section, executor,
+    opts = BuildOptions(task.strip("\n"), max_agents, coding, lib, team_section, executor,
                         str(where))
     return opts, make_builder(section, no_cache)
 
