@@ -78,8 +78,8 @@ def sdk_wire():
                     timeout=openai.Timeout(read, connect=min(10.0, read)))
             return self._sdk[(base, read)]
 
-        def stream(self, p, messages, agent=""):
-            _, headers, body = self.request(p, messages, agent)
+        def stream(self, p, messages, agent="", tools=None):
+            _, headers, body = self.request(p, messages, agent, tools)
             extra = {k: v for k, v in headers.items()
                      if k not in ("Authorization", "Content-Type", "Accept")}
             parts: list[str] = []
