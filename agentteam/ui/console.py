@@ -313,15 +313,18 @@ def usage_table(usage: dict) -> Table:
     cached = any(u.get("cached_tokens") for _, u, _ in rows)
     cols = ("", "calls", "prompt") + (("cached",) if cached else ()) + \
         ("completion", "cost $", "model time")
-    for col in cols:
-        table.add_column(col, justify="left" if not col else "right")
+    # A narrow terminal cuts a long label rather than wrap it onto a row of its own or
+    # drop a column of numbers.
+    table.add_column("")
+    for col in cols[1:]:
+        table.add_column(col, justify="right", no_wrap=True)
     for label, u, style in rows:
         cost = "—" if u.get("cost") is None else f"{u['cost']:.4f}"
         cells = [str(u.get("calls", 0)), str(u.get("prompt_tokens", 0))]
         if cached:
             cells.append(str(u.get("cached_tokens", 0)))
         cells += [str(u.get("completion_tokens", 0)), cost, f"{u.get('seconds', 0):.1f}s"]
-        table.add_row(Text(label, style=style), *cells)
+        table.add_row(Text(label, style=style, no_wrap=True, overflow="ellipsis"), *cells)
     return table
 
 

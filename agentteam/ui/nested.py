@@ -44,11 +44,23 @@ class Indented:
             return
         lines = obj.split("\n", allow_blank=True) if "\n" in obj.plain else [obj]
         for i, line in enumerate(lines):
+            last = i == len(lines) - 1
+            whole = self.at_line_start and (not last or end.endswith("\n"))
+            if whole:       # a whole line: wrapped here, so every part gets its bars
+                self._whole(line, style, kw)
+                continue
             if self.at_line_start:
                 self.root.print(self.prefix, end="")
-            last = i == len(lines) - 1
             self.root.print(line, end=end if last else "\n", style=style, **kw)
             self.at_line_start = not last or end.endswith("\n")
+
+    def _whole(self, line: Text, style: Any, kw: dict) -> None:
+        width = max(10, self.root.width - len(self.prefix))
+        parts = line.wrap(self.root, width) if line.cell_len > width else [line]
+        for part in parts:
+            self.root.print(self.prefix, end="")
+            self.root.print(part, style=style, **kw)
+        self.at_line_start = True
 
     def rule(self, title: Any = "", *, align: str = "left", style: Any = "rule.line") -> None:
         if not self.at_line_start:
