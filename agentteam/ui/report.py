@@ -211,6 +211,30 @@ def scope_of(ev: dict) -> list[str]:
     return [str(s) for s in scope] if isinstance(scope, list) else []
 
 
+def inner_chat(ev: dict) -> tuple[str, str, str] | None:
+    """The line that opens (``▸``) or closes (``◂``) an inner chat, as the terminal shows
+    it: (mark, member, what); None for other events."""
+    kind = ev.get("type")
+    if kind not in ("chat_started", "chat_ended"):
+        return None
+    scope = scope_of(ev)
+    member = scope[-1] if scope else "?"
+    if kind == "chat_started":
+        mark = "▸ resuming" if ev.get("resumed_at") is not None else "▸"
+        agents = ev.get("agents")
+        names = ", ".join(map(str, agents)) if isinstance(agents, list) else ""
+        return mark, member, f"team {ev.get('team')}, agents: {names}"
+    usage = ev.get("usage")
+    total = usage.get("total") if isinstance(usage, dict) else None
+    total = total if isinstance(total, dict) else {}
+    used = _int(total.get("prompt_tokens")) + _int(total.get("completion_tokens"))
+    reason = str(ev.get("reason"))
+    what = f"{REASONS.get(reason, reason)} · {ev.get('rounds')} rounds · {used} tokens"
+    if ev.get("error"):
+        what += f" · error: {ev['error']}"
+    return "◂", member, what
+
+
 def shown_code_rounds(events: list[dict]) -> set[tuple]:
     """Rounds whose code results came as code_result events: their summary message
     (kind code_result) repeats them and is left out of the reports."""

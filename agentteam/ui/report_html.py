@@ -23,7 +23,16 @@ from pygments.lexers.special import TextLexer
 from pygments.util import ClassNotFound
 
 from . import report_svg as svg
-from .report import SELECTOR, RunReport, parts, pretty_arguments, scope_of, segments, visible
+from .report import (
+    SELECTOR,
+    RunReport,
+    inner_chat,
+    parts,
+    pretty_arguments,
+    scope_of,
+    segments,
+    visible,
+)
 
 MAX_IMAGE_BYTES = 25 * 1024 * 1024
 _LEXERS = {"py": "python", "python3": "python", "sh": "bash", "shell": "bash", "zsh": "bash",
@@ -138,6 +147,11 @@ def _event(report: RunReport, ev: dict) -> str:
                 f'{escape(str(ev.get("reason", "")))})</p>')
     if kind == "code_result":
         return _code_result(report, ev)
+    line = inner_chat(ev)
+    if line is not None:
+        mark, member, what = line
+        return (f'<p class="sel">{escape(mark)} <b style="color:{report.color(member)}">'
+                f'{escape(member)}</b> · {escape(what)}</p>')
     if kind == "retry":
         return (f'<p class="notice">⟳ {escape(str(ev.get("model")))}: '
                 f'{escape(str(ev.get("error")))} (attempt {escape(str(ev.get("attempt")))})</p>')

@@ -13,7 +13,15 @@ import os
 import re
 from pathlib import Path
 
-from .report import RunReport, parts, pretty_arguments, scope_of, segments, visible
+from .report import (
+    RunReport,
+    inner_chat,
+    parts,
+    pretty_arguments,
+    scope_of,
+    segments,
+    visible,
+)
 
 _TICKS = re.compile(r"`{3,}")
 
@@ -73,6 +81,10 @@ def _event(report: RunReport, ev: dict, base: Path) -> str:
             status += " · killed at the time limit"
         return f"#### {ev.get('agent')} · round {ev.get('round')} · code result\n\n{status}\n\n" \
                + fence(str(ev.get("output") or "(no output)"), "text")
+    line = inner_chat(ev)
+    if line is not None:
+        mark, member, what = line
+        return f"**{mark} {member}** · {_one_line(what)}"
     if kind == "retry":
         return f"*⟳ {ev.get('model')}: {_one_line(ev.get('error', ''))} (attempt {ev.get('attempt')})*"
     if kind == "notice":
