@@ -452,7 +452,9 @@ def _tool_runner_rows(tmp: Path, reps: int, load_functions, PythonFunction, Pyth
         out.append(["tool call on the host (subprocess)",
                     fmt([_time(lambda: host.call(fn, {"amount": 10})) for _ in range(reps)])])
         fn.spec = fn.spec.model_copy(update={"run": "sandbox"})
-        ex = DockerExecutor(team.code_execution, tmp / "work")
+        # its own work dir, which the executor creates for the sandbox user (a folder
+        # root made, like the host runner's, is refused)
+        ex = DockerExecutor(team.code_execution, tmp / "sandbox-work")
         ex.mounts[str(files.dir)] = "/opt/agentteam-tools"
         try:
             ex.check()
@@ -460,7 +462,7 @@ def _tool_runner_rows(tmp: Path, reps: int, load_functions, PythonFunction, Pyth
         except Exception as e:  # no engine here: say so in the report
             return out + [["tool call in the sandbox", f"skipped: {e}"]]
         try:
-            runner = PythonRunner(files, tmp / "work", 20000, ex)
+            runner = PythonRunner(files, tmp / "sandbox-work", 20000, ex)
             runner.call(fn, {"amount": 10})       # warm-up
             out.append(["tool call in the warm sandbox (docker exec)",
                         fmt([_time(lambda: runner.call(fn, {"amount": 10}))
