@@ -9,6 +9,7 @@ events, and releases everything on every way out. Nothing here prints or exits.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterator
@@ -29,6 +30,7 @@ from .models.shared import SharedModels
 from .run_inputs import check_work_dir, copy_inputs, input_files, with_work_dir
 from .runtree import Tree, check_people_in_tree, prepare_tree
 from .team import Cache, TeamSpec, human_input, load_team
+from .team.checks import ModelsOverridden
 from .team.nesting import chat_names, needs_sandbox, profile_refs
 
 
@@ -179,7 +181,8 @@ def prepare(req: RunRequest, ask_executor: ExecutorChoice | None = None,
             raise ConfigError(f"{req.resume}: its team file {team_file} is gone; pass it: "
                               f"agentteam run TEAM.yaml --resume {req.resume}")
         # A replay calls no model, so it needs none of the keys the team file names.
-        team = load_team(team_file, _AnyEnv() if req.replay else None)
+        team = load_team(team_file, _AnyEnv() if req.replay else
+                         ModelsOverridden(os.environ) if req.model else None)
     team = with_work_dir(team, req)
     resume_notices = _check_resume(resume, team) if resume else []
     check_work_dir(team, req)

@@ -246,3 +246,24 @@ def test_a_missing_config_list_is_the_same_kind_of_error_as_an_unset_variable(tm
     r = run_process("validate", team, cwd=tmp_path.parent)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"{team}:9:5: models.default.config_list: `OAI_CONFIG_LIST` is neither" in r.stderr
+
+
+def test_model_override_needs_no_config_list(cli, server, tmp_path):
+    """`--model` replaces every profile, so the team's config list is never read: an AutoGen
+    port runs on another model without OAI_CONFIG_LIST set (batch too). Without --model
+    the missing list is still the load error above."""
+    team = tmp_path / "team.yaml"
+    team.write_text(CONFIG.replace("task: hi", "task: hi\nmax_round: 1\n"
+                                   "code_execution: {executor: none}"))
+    r = cli("run", team, "--model", "fake-model", "--api-base", server.url)
+    assert r.exit_code == 3, r.stderr
+    assert [c.body["model"] for c in server.completions()] == ["fake-model"] * len(
+        server.completions()) and server.completions()
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text('{"id": "a", "task": "hi"}\n')
+    r = cli("batch", team, tasks, "--out", tmp_path / "out1")
+    assert r.exit_code == 2 and "`OAI_CONFIG_LIST` is neither" in r.stderr
+    r = cli("batch", team, tasks, "--model", "openai/fake-model", "--out", tmp_path / "out2")
+    assert "OAI_CONFIG_LIST" not in r.stderr, r.stderr       # loaded; the runs go on
+    r = cli("run", team)
+    assert r.exit_code == 2 and "`OAI_CONFIG_LIST` is neither" in r.stderr

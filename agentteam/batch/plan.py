@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,6 +32,7 @@ from ..executors import make_executor
 from ..models.shared import RateGate, SharedModels
 from ..runner import check_people, resolve_profiles
 from ..team import TeamSpec, executes_code, human_input, load_team
+from ..team.checks import ModelsOverridden
 from .events import BatchEnded, BatchEvent, BatchNotice, BatchStarted, RunBegan, RunFinished
 from .results import ResultsFile, RunResult, summary_markdown
 from .run import Control, RunSpec, run_one
@@ -80,7 +82,8 @@ class Batch:
     def prepare(self) -> "Batch":
         o = self.opts
         _check_numbers(o)
-        self.team = team = load_team(o.team_file)
+        self.team = team = load_team(o.team_file, ModelsOverridden(os.environ) if o.model
+                                     else None)
         self.tasks = load_tasks(o.tasks_file)
         check_vars(team, self.tasks)
         self.lines = self.tasks.select(o.filters)

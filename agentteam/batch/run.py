@@ -9,6 +9,7 @@ run's work dir (the chat's own executor is closed by the chat), and
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -25,6 +26,7 @@ from ..executors.base import CodeExecutor
 from ..models.shared import SharedModels
 from ..runner import RunRequest, TeamRun
 from ..team import TeamSpec, load_team
+from ..team.checks import ModelsOverridden
 from .results import RunResult, judge
 from .tasks import TaskLine, team_for
 
@@ -74,7 +76,8 @@ def run_one(spec: RunSpec, shared: SharedModels | None = None,
     _fresh(work_dir, Path(spec.transcript))
     texts: list[str] = []
     try:
-        team = team_for(team or load_team(spec.team_file), spec.line, spec.names)
+        team = team_for(team or load_team(spec.team_file, ModelsOverridden(os.environ)
+                                          if spec.model else None), spec.line, spec.names)
         req = RunRequest(spec.team_file, None, spec.model, spec.max_round, spec.executor,
                          "never", spec.transcript, work_dir=str(work_dir))
         run = TeamRun(req, team=team, shared=shared)

@@ -112,12 +112,17 @@ def _module_exists(dotted: str) -> bool:
         return False
 
 
+class ModelsOverridden(dict):
+    """The environment to load a team with when ``run --model`` replaces every profile:
+    its config lists are never read then, so a missing one is no problem."""
+
+
 def _config_list_problems(loc: tuple, prof: dict, base_dir: Path, env: Any, add: Add) -> None:
     source = prof.get("config_list")
     for key in ("filter_models", "filter_dict"):
         if key in prof and source is None:
             add(loc + (key,), f"`{key}` applies only with `config_list:`")
-    if not isinstance(source, str) or source in env:
+    if not isinstance(source, str) or source in env or isinstance(env, ModelsOverridden):
         return
     for path in (Path(source), base_dir / source):
         try:
