@@ -714,3 +714,21 @@ def test_concurrent_runs_share_one_embedded_model_server(tmp_path):
     port = re.search(r"on http://127\.0\.0\.1:(\d+)/v1", r.stderr).group(1)
     left = subprocess.run(["pgrep", "-af", "llama_cpp.server"], capture_output=True, text=True)
     assert [x for x in left.stdout.splitlines() if f"--port {port} " in x] == []
+
+
+def test_sigterm_ends_a_batch_with_143_like_a_run(server, tmp_path):
+    """A stop signal ends a batch in the same order as Ctrl-C, with the shell's code for
+    the signal (128 + 15), as `run` does: CI can tell a kill from a Ctrl-C."""
+    server.responder = solver
+    server.delay = 30          # every reply held: the runs are in progress when it comes
+    team = write_team(tmp_path, server, executor="none")
+    tasks = write_tasks(tmp_path, [task("a", "6*7"), task("b", "6*8")])
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "agentteam.cli", "batch", str(team),
+                             str(tasks), "--out", str(out)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: len(server.completions()) >= 1, timeout=120)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr

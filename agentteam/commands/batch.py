@@ -9,7 +9,7 @@ import typer
 
 from ..errors import AgentTeamError, ConfigError
 from ..ui.safe import json_line
-from .common import _fail, _verbose, app
+from .common import _fail, _verbose, app, stopped_code
 
 
 @app.command()
@@ -54,7 +54,7 @@ def batch(
         ended = job.run(BatchJson() if as_json else BatchConsole())
     except AgentTeamError as e:
         _fail(e, as_json)
-    raise typer.Exit(ended.exit_code)
+    raise typer.Exit(stopped_code(ended.exit_code))
 
 
 def _compare(a: Path, b: Path, as_json: bool) -> int:

@@ -84,17 +84,26 @@ def _progress(line: str) -> None:
     print(safe(line), file=sys.stderr, flush=True)
 
 
+_CAUGHT: list[int] = []     # the stop signal this process got, if any
+
+
+def stopped_code(code: int) -> int:
+    """A command's exit code, 130 (interrupted) made the shell's code of the stop signal
+    that did it (143 SIGTERM, 129 SIGHUP), as for `run`: a batch or an optimize loop
+    catches the interrupt deep inside and only knows it was interrupted."""
+    return 128 + _CAUGHT[0] if code == 130 and _CAUGHT else code
+
+
 def _stop_signals() -> None:
     """SIGTERM and SIGHUP end a run the way Ctrl-C does: raised as ``Interrupted`` in the
     main thread. The first one only: a second must not cut the orderly end short."""
     import signal
 
     from ..errors import Interrupted
-    caught: list[int] = []
 
     def handler(signum, frame) -> None:
-        if not caught:
-            caught.append(signum)
+        if not _CAUGHT:
+            _CAUGHT.append(signum)
             raise Interrupted(signum)
     for name in ("SIGTERM", "SIGHUP"):
         sig = getattr(signal, name, None)

@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import _fail, _verbose, app
+from .common import _fail, _verbose, app, stopped_code
 
 
 @app.command()
@@ -56,5 +56,5 @@ def optimize(
         ended = job.run(OptimizeJson() if as_json else OptimizeConsole())
     except AgentTeamError as e:
         _fail(e, as_json)
-    raise typer.Exit(ended.exit_code)
+    raise typer.Exit(stopped_code(ended.exit_code))
 
