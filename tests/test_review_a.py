@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agentteam.optimize.learned import LearnedTool, check_code, check_together
+from agentteam.team import load_team
 
 from .test_optimize import GIVEN, _key, revision, rows, serve, setup, solver_systems  # noqa: F401
 
@@ -83,3 +84,19 @@ def test_optimize_never_evaluates_a_learned_tools_string_hint_on_the_host(server
     assert [x["status"] for x in got] == ["baseline", "rejected"]
     assert "annotations and defaults" in got[1]["note"]
     assert solver_systems(server) == [GIVEN, GIVEN]
+
+
+def test_a_revision_that_passes_nothing_is_not_kept_for_spending_fewer_tokens(server,
+                                                                               tmp_path, cli):
+    # the team as given passes no run; a revision that fails as fast (here: a shorter
+    # system message, so fewer tokens) is not "better": giving up early would always win
+    serve(server, [revision("GUESS.")])
+    team, tasks = setup(tmp_path, server, tasks=[{"id": "sum", "vars": {"problem": "2+2"},
+                                                  "expected": "4"}])
+    out = tmp_path / "iters"
+    r = cli("optimize", team, tasks, "-n", "1", "--out", out, "-o", tmp_path / "best.yaml")
+    assert r.exit_code == 0, r.stderr
+    got = rows(out)
+    assert [(x["status"], x["passed"]) for x in got] == [("baseline", 0), ("not kept", 0)]
+    assert got[1]["tokens"] < got[0]["tokens"]
+    assert load_team(tmp_path / "best.yaml").agent("Solver").system_message == GIVEN
