@@ -16,9 +16,16 @@ from dataclasses import dataclass
 
 from ..team.write import comment_text
 
-# Standard modules that act when imported (open a browser, print, start a GUI).
+# Standard modules that act when imported (open a browser, print, start a GUI), or
+# whose subscripts load native code (``ctypes.cdll["lib.so"]``).
 _ACTIVE_MODULES = {"antigravity", "this", "webbrowser", "turtle", "turtledemo", "tkinter",
-                   "idlelib", "pydoc", "pdb", "site", "ensurepip", "venv", "lib2to3"}
+                   "idlelib", "pydoc", "pdb", "site", "ensurepip", "venv", "lib2to3", "ctypes"}
+# Names an import-time expression may not touch: the host's environment (its keys) and
+# private or dunder attributes (``__builtins__``, ``__globals__``, ...).
+_HIDDEN = {"environ", "environb"}
+# The typing forms whose subscripts hold strings that are data, not types.
+_STRING_FORMS = {"Literal", "Annotated"}
+_TYPING = {"typing", "typing_extensions"}
 _INERT = (ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast.Tuple, ast.List,
           ast.Load, ast.BinOp, ast.BitOr, ast.UnaryOp, ast.USub, ast.Slice)
 
@@ -32,21 +39,23 @@ class LearnedTool:
     code: str
 
 
-def check_code(name: str, code: str) -> list[str]:
-    """What is wrong with a tool's code (empty when it may be written and imported)."""
+def check_code(name: str, code: str, elsewhere: frozenset[str] = frozenset()) -> list[str]:
+    """What is wrong with a tool's code (empty when it may be written and imported);
+    ``elsewhere``: the string constants and aliases the other tools of its file define."""
     try:
         tree = ast.parse(code)
     except SyntaxError as e:
         return [f"tool `{name}`: its code is not valid Python (line {e.lineno}: {e.msg})"]
+    assigned = _risky(tree) | elsewhere
     problems = [f"tool `{name}`: line {node.lineno}: {why}" for node in tree.body
-                for why in _top_level(node)]
+                for why in _top_level(node, assigned)]
     functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
     if name not in functions:
         problems.append(f"tool `{name}`: its code defines no function `{name}`")
     return problems
 
 
-def _top_level(node: ast.stmt) -> list[str]:
+def _top_level(node: ast.stmt, assigned: set[str]) -> list[str]:
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
         return []
     if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -56,11 +65,12 @@ def _top_level(node: ast.stmt) -> list[str]:
         if isinstance(node, ast.AnnAssign):
             values.append(node.annotation)
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        if all(isinstance(t, ast.Name) for t in targets) and all(map(_literal, values)):
+        if all(isinstance(t, ast.Name) for t in targets) and \
+                all(_literal(v, assigned) for v in values):
             return []
         return ["a top-level assignment may only give a name a constant"]
     if isinstance(node, ast.FunctionDef):
-        return _signature(node)
+        return _signature(node, assigned)
     return [f"`{type(node).__name__}` at the top level runs when the module is imported; "
             "put it inside the function"]
 
@@ -73,35 +83,112 @@ def _imports(node: ast.Import | ast.ImportFrom) -> list[str]:
     else:
         names = [a.name for a in node.names]
     bad = [n for n in names if n.split(".")[0] not in sys.stdlib_module_names
-           or n.split(".")[0] in _ACTIVE_MODULES]
-    return [f"`import {n}` at the top level: import what is not a plain standard module "
-            "inside the function (it runs in the sandbox)" for n in bad]
+           or n.split(".")[0] in _ACTIVE_MODULES or n.startswith("_")]
+    out = [f"`import {n}` at the top level: import what is not a plain standard module "
+           "inside the function (it runs in the sandbox)" for n in bad]
+    for a in node.names:
+        bound = a.asname or a.name
+        if a.name in _HIDDEN or a.name.startswith("_") or (
+                bound in _STRING_FORMS and not (isinstance(node, ast.ImportFrom)
+                                                and node.module in _TYPING)):
+            out.append(f"`{a.name}{' as ' + a.asname if a.asname else ''}` may not be "
+                       "imported at the top level; import it inside the function")
+    return out
 
 
-def _signature(node: ast.FunctionDef) -> list[str]:
+def _signature(node: ast.FunctionDef, assigned: set[str]) -> list[str]:
     if node.decorator_list:
         return ["decorators run when the module is imported; define a plain function"]
     a = node.args
-    exprs = [x.annotation for x in a.posonlyargs + a.args + a.kwonlyargs if x.annotation]
-    exprs += [x for x in a.defaults + a.kw_defaults if x is not None]
-    exprs += [node.returns] if node.returns else []
-    if all(_inert(x) for x in exprs):
+    hints = [x.annotation for x in a.posonlyargs + a.args + a.kwonlyargs if x.annotation]
+    hints += [node.returns] if node.returns else []
+    defaults = [x for x in a.defaults + a.kw_defaults if x is not None]
+    # a hint's strings are code: reading the signature (typing.get_type_hints) runs them
+    if all(_inert(x, assigned) for x in hints) and \
+            all(_inert(x, assigned, code_strings=False) for x in defaults):
         return []
-    return [f"`{node.name}`: annotations and defaults are evaluated on import; use only "
-            "names, constants and subscripts like list[int] (no calls)"]
+    return [f"`{node.name}`: annotations and defaults are evaluated on import (a hint's "
+            "strings too); use only names, constants and subscripts like list[int] (no "
+            "calls, no code in strings, no os.environ)"]
 
 
-def _inert(expr: ast.expr) -> bool:
-    return all(isinstance(n, _INERT + (ast.expr_context, ast.operator, ast.unaryop))
-               for n in ast.walk(expr))
+def _inert(expr: ast.expr, assigned: set[str], code_strings: bool = True,
+           depth: int = 0) -> bool:
+    """Does evaluating ``expr`` (on import, or as a type hint) run nothing? Names,
+    attributes, constants, type subscripts and ``|``; arithmetic of numbers only (no
+    ``"a" * 10**9``); no environment, no private names; no subscript that looks up a
+    string key (``os.environ["KEY"]``) outside ``Literal``/``Annotated``; with
+    ``code_strings``, no string that is code (a type hint's strings are evaluated)."""
+    for n in ast.walk(expr):
+        if not isinstance(n, _INERT + (ast.expr_context, ast.operator, ast.unaryop)):
+            return False
+        word = n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) \
+            else None
+        if word is not None and (word in _HIDDEN or word.startswith("_")):
+            return False
+        if isinstance(n, ast.BinOp) and not isinstance(n.op, ast.BitOr) and not _number(n):
+            return False
+        if isinstance(n, ast.Subscript) and not _type_subscript(n, assigned):
+            return False
+        if code_strings and isinstance(n, ast.Constant) and isinstance(n.value, str):
+            if depth > 3 or not all(_inert(t, assigned, True, depth + 1)
+                                    for t in _as_code(n.value)):
+                return False
+    return True
 
 
-def _literal(expr: ast.expr) -> bool:
+def _number(op: ast.BinOp) -> bool:
+    """Arithmetic of number literals, small enough to compute (``2**31 - 1``)."""
+    for n in ast.walk(op):
+        if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Pow, ast.LShift)) and not (
+                isinstance(n.left, ast.Constant) and isinstance(n.right, ast.Constant)
+                and isinstance(n.right.value, int) and n.right.value <= 64):
+            return False
+        if isinstance(n, ast.Constant) and (isinstance(n.value, bool) or not isinstance(
+                n.value, (int, float, complex))):
+            return False
+        if not isinstance(n, (ast.BinOp, ast.UnaryOp, ast.Constant, ast.operator,
+                              ast.unaryop)):
+            return False
+    return True
+
+
+def _type_subscript(n: ast.Subscript, assigned: set[str]) -> bool:
+    """``list[int]``, ``Annotated[str, "the city"]``: not a lookup in a string, a
+    module constant, or by a string key (``sys.modules["ctypes"]``)."""
+    base = n.value
+    if isinstance(base, ast.Constant) or (isinstance(base, ast.Name) and base.id in assigned):
+        return False
+    form = base.id if isinstance(base, ast.Name) else \
+        base.attr if isinstance(base, ast.Attribute) else ""
+    if form in _STRING_FORMS:
+        return True
+    return not any((isinstance(k, ast.Constant) and isinstance(k.value, (str, bytes))) or
+                   (isinstance(k, ast.Name) and k.id in assigned) for k in ast.walk(n.slice))
+
+
+def _as_code(text: str) -> list[ast.expr]:
+    """What a string would run as a type hint (``typing.ForwardRef``), if it parses."""
+    out = []
+    for variant in {text, text.strip(), text.strip().lstrip("*").strip()}:
+        try:
+            out.append(ast.parse(variant, mode="eval").body)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+    return out
+
+
+def _literal(expr: ast.expr, assigned: set[str]) -> bool:
     try:
         ast.literal_eval(expr)
-        return True
+        literal = True
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return _inert(expr) and not any(isinstance(n, ast.Attribute) for n in ast.walk(expr))
+        literal = False
+    if literal:     # its strings may not be code: a type hint may name it (``x: CONST``)
+        return all(_inert(t, assigned) for n in ast.walk(expr) if isinstance(n, ast.Constant)
+                   and isinstance(n.value, str) for t in _as_code(n.value))
+    return _inert(expr, assigned) and not any(isinstance(n, ast.Attribute)
+                                              for n in ast.walk(expr))
 
 
 def top_level_names(code: str) -> set[str]:
@@ -128,6 +215,31 @@ def clashes(tools: list[LearnedTool]) -> list[str]:
                                 "rename one (they share a file)")
             seen.setdefault(n, t.name)
     return problems
+
+
+def _risky(tree: ast.Module) -> set[str]:
+    """The constants whose subscripts or use as a key could be a lookup, not a type: the
+    ones that hold a string and the aliases of another object (``M = modules``)."""
+    out: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and (
+                isinstance(node.value, (ast.Name, ast.Attribute)) or any(
+                    isinstance(n, ast.Constant) and isinstance(n.value, (str, bytes))
+                    for n in ast.walk(node.value))):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            out.update(t.id for t in targets if isinstance(t, ast.Name))
+    return out
+
+
+def check_together(tools: list[LearnedTool]) -> list[str]:
+    """Each tool's code checked knowing what the others define: they share one file, so
+    a hint of one may slice a constant of another."""
+    names = [_risky(ast.parse(t.code)) for t in tools]
+    out = []
+    for i, t in enumerate(tools):
+        others = frozenset().union(*(n for j, n in enumerate(names) if j != i))
+        out += check_code(t.name, t.code, others)
+    return out
 
 
 def module_text(tools: list[LearnedTool], header: str) -> str:

@@ -224,7 +224,8 @@ class Optimizer:
         assert best.row.passed is not None and best.row.tokens is not None
         if (row.passed or 0) > best.row.passed:
             row.status, row.note = "kept", "more runs passed"
-        elif row.passed == best.row.passed and (row.tokens or 0) < best.row.tokens:
+        elif row.passed == best.row.passed and row.passed and \
+                (row.tokens or 0) < best.row.tokens:   # with none passing, fewer is no better
             row.status, row.note = "kept", "as many runs passed, with fewer tokens"
         else:
             row.note = "no better than the best so far"

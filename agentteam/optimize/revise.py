@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..team.toolcheck import FILE_FUNCTION
 from ..team.write import dump_team
-from .learned import LearnedTool, check_code, clashes, module_text
+from .learned import LearnedTool, check_code, check_together, clashes, module_text
 from .prompts import Revision
 
 
@@ -64,6 +64,7 @@ def apply(parent: Candidate, rev: Revision, iteration: int, new_tools: bool) -> 
     elif rev.new_tools:
         _new_tools(out, rev, agents, problems)
     problems += clashes(list(out.learned.values()))
+    problems += [p for p in check_together(list(out.learned.values())) if p not in problems]
     if problems:
         raise RevisionError(problems)
     return out
