@@ -408,3 +408,15 @@ def test_an_endpoint_without_a_model_is_refused(cli, server, tmp_path):
     r = cli("build", TASK, "--api-base", server.url, "-o", tmp_path / "t.yaml")
     assert r.exit_code == 2 and "go with --model or --agent-model" in r.stderr
     assert server.completions() == []
+
+
+def test_the_team_file_is_written_with_the_usual_permissions(cli, server, tmp_path):
+    import os
+    builds(server, [GOOD])
+    out = tmp_path / "team.yaml"
+    old = os.umask(0o022)
+    try:
+        assert build(cli, server, "-o", out).exit_code == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644

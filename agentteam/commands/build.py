@@ -190,6 +190,9 @@ def _write(target: Path, text: str, force: bool) -> None:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
+            umask = os.umask(0)          # a team file is readable as any new file is
+            os.umask(umask)              # (mkstemp's file is 0600)
+            os.chmod(tmp, 0o666 & ~umask)
             os.replace(tmp, target)
         except BaseException:
             os.unlink(tmp)
