@@ -276,6 +276,9 @@ def _take_inner(rec: Recorded, chain: list[Recorded], ev: dict) -> None:
     scope = tuple(ev["scope"])
     depth = len(scope)
     if ev["type"] == "chat_started":
+        if ev.get("resumed_at") is not None and len(chain) >= depth \
+                and chain[depth - 1].scope == scope:
+            return      # a resumed run goes on with the chat it recorded: keep its history
         del chain[depth - 1:]
         chain.append(Recorded(rec.path, team=ev["team"], task=ev["task"],
                               agents=list(ev["agents"]), scope=scope, format=rec.format))
