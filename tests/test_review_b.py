@@ -40,3 +40,55 @@ def test_a_second_resume_inside_an_inner_chat_keeps_its_whole_history(cli, serve
     assert "Write a short post about octopuses." in sent and "Fact one." in sent
     assert [e["resumed_at"] for e in ev if e["type"] == "chat_started"] == [2]
     assert messages(ev)[-1] == ("Writer", "Post. TERMINATE")
+
+
+def test_a_member_whose_team_is_null_is_a_load_error_not_a_run_error(cli, tmp_path):
+    """`team:` left empty used to pass `validate` and fail the run with "load the team file
+    with load_team()" (exit 1), after a model call."""
+    write(tmp_path, "x.yaml", "name: x\ntask: t\nagents:\n  - {name: A, kind: team, team: null}\n"
+          "  - {name: W}\n")
+    for cmd in (("validate",), ("run", "--json")):
+        r = cli(cmd[0], tmp_path / "x.yaml", *cmd[1:])
+        err = r.stderr + r.stdout
+        assert r.exit_code == 2, err
+        assert "x.yaml:4:" in err and "agents[0].team" in err and "needs `team:`" in err
+        assert "load_team" not in err and "Traceback" not in err
+    # in `chats:` it is one error, not one per type the key may have
+    write(tmp_path, "y.yaml", "name: y\nchats: [{team: null, task: go}]\n")
+    r = cli("validate", tmp_path / "y.yaml")
+    err = r.stderr + r.stdout
+    assert r.exit_code == 2 and "chats[0].team: expected a team file's path" in err
+    assert "team.str" not in err
+
+
+def test_an_inner_team_with_its_own_sandbox_gets_its_input_files(cli, server, tmp_path):
+    """`code_execution.files` of an inner team with a sandbox of its own were never copied
+    into its work dir (only the outermost team's were)."""
+    script(server, {"Coder": ["```python\nprint(open('data.txt').read())\n```",
+                              "Done. TERMINATE"],
+                    "Boss": ["Fine. TERMINATE"]})
+    (tmp_path / "data.txt").write_text("inner input 42\n")
+    outer = write(tmp_path, "top.yaml", """\
+        name: top
+        task: Read the data.
+        max_round: 2
+        speaker_selection: round_robin
+        code_execution: {executor: none}
+        agents:
+          - {name: Lab, kind: team, team: lab.yaml}
+          - {name: Boss}
+        """, server.url)
+    write(tmp_path, "lab.yaml", """\
+        name: lab
+        max_round: 3
+        speaker_selection: round_robin
+        code_execution: {executor: local, work_dir: lab_work, files: [data.txt]}
+        agents:
+          - {name: Coder}
+          - {name: Runner, kind: user_proxy}
+        """)
+    r, ev = run_json(cli, outer)
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "lab_work" / "data.txt").read_text() == "inner input 42\n"
+    ran = [e for e in ev if e["type"] == "code_result"]
+    assert ran and ran[0]["exit_code"] == 0 and "inner input 42" in ran[0]["output"]
