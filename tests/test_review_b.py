@@ -92,3 +92,32 @@ def test_an_inner_team_with_its_own_sandbox_gets_its_input_files(cli, server, tm
     assert (tmp_path / "lab_work" / "data.txt").read_text() == "inner input 42\n"
     ran = [e for e in ev if e["type"] == "code_result"]
     assert ran and ran[0]["exit_code"] == 0 and "inner input 42" in ran[0]["output"]
+
+
+def test_an_inner_team_in_a_mode_tool_sandbox_still_runs_its_code_blocks(cli, server, tmp_path):
+    """With `code_execution: {mode: tool}` on the outer team, an inner team sharing its
+    sandbox was neither offered run_code nor had its blocks run: its chat stalled."""
+    script(server, {"Coder": ["```python\nprint('ran' + '-it')\n```", "Done. TERMINATE"],
+                    "Boss": ["Fine. TERMINATE"]})
+    outer = write(tmp_path, "top.yaml", """\
+        name: top
+        task: Run it.
+        max_round: 2
+        speaker_selection: round_robin
+        code_execution: {executor: local, mode: tool}
+        agents:
+          - name: Lab
+            kind: team
+            team:
+              max_round: 3
+              speaker_selection: round_robin
+              agents: [{name: Coder}, {name: Runner, kind: user_proxy}]
+          - {name: Boss}
+          - {name: Proxy, kind: user_proxy}
+        """, server.url)
+    r, ev = run_json(cli, outer)
+    assert r.exit_code == 0, r.stderr
+    ran = [e for e in ev if e["type"] == "code_result"]
+    assert ran and ran[0]["scope"] == ["Lab"] and ran[0]["output"].strip() == "ran-it"
+    assert messages(ev, ["Lab"])[-1] == ("Coder", "Done. TERMINATE")
+    assert (tmp_path / "groupchat").is_dir()        # the outer team's work dir
