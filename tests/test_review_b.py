@@ -121,3 +121,45 @@ def test_an_inner_team_in_a_mode_tool_sandbox_still_runs_its_code_blocks(cli, se
     assert ran and ran[0]["scope"] == ["Lab"] and ran[0]["output"].strip() == "ran-it"
     assert messages(ev, ["Lab"])[-1] == ("Coder", "Done. TERMINATE")
     assert (tmp_path / "groupchat").is_dir()        # the outer team's work dir
+
+
+class _Gone:
+    """A person whose input has closed (EOF): every question gets no answer."""
+
+    def __init__(self):
+        self.asked = 0
+
+    def ask(self, prompt: str) -> str | None:
+        self.asked += 1
+        return None
+
+
+def test_the_end_of_the_persons_input_inside_an_inner_chat_ends_the_whole_run(
+        server, tmp_path, monkeypatch):
+    """EOF at an inner chat's question used to end only that chat: the outer chat went on
+    calling models and asking the person again, and the run ended as if nothing happened."""
+    from agentteam.conversation.events import to_dict
+    from agentteam.runner import run_team
+    monkeypatch.chdir(tmp_path)
+    script(server, {"Boss": ["Fine."], "Helper": ["How can I help?"]})
+    outer = write(tmp_path, "top.yaml", """\
+        name: top
+        task: Ask the person.
+        max_round: 3
+        speaker_selection: round_robin
+        code_execution: {executor: none}
+        agents:
+          - name: Desk
+            kind: team
+            team:
+              max_round: 3
+              speaker_selection: round_robin
+              agents: [{name: Person, kind: user_proxy, human_input: always}, {name: Helper}]
+          - {name: Boss}
+        """, server.url)
+    person = _Gone()
+    ev = [to_dict(e) for e in run_team(outer, human=person)]
+    assert (ev[-1]["reason"], ev[-1]["exit_code"]) == ("interrupted", 130)
+    assert ev[-2]["type"] == "chat_ended" and ev[-2]["scope"] == ["Desk"]
+    assert agents_of(server) == ["Helper"] and person.asked == 1
+    assert not messages(ev)          # the member posted nothing: the run stopped inside

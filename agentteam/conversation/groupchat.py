@@ -236,12 +236,13 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools, RunningTeams, Runnin
         return bool(seconds and self.clock() - self._started >= seconds)
 
     def _ask(self, prompt: str) -> str:
+        whole = self.parent is not None     # no person (or EOF) ends even an inner chat's run
         if self.human is None:
             raise _Stop("error", "the team needs a person to answer, but this run has no "
-                        "terminal; use --human never")
+                        "terminal; use --human never", whole_run=whole)
         answer = self.human.ask(prompt)
         if answer is None:
-            raise _Stop("interrupted")
+            raise _Stop("interrupted", whole_run=whole)
         return answer
 
     # -- turns --------------------------------------------------------------------------
