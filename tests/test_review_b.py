@@ -163,3 +163,33 @@ def test_the_end_of_the_persons_input_inside_an_inner_chat_ends_the_whole_run(
     assert ev[-2]["type"] == "chat_ended" and ev[-2]["scope"] == ["Desk"]
     assert agents_of(server) == ["Helper"] and person.asked == 1
     assert not messages(ev)          # the member posted nothing: the run stopped inside
+
+
+def test_resume_cut_right_after_an_inner_chat_started_still_sends_its_task(cli, server,
+                                                                          tmp_path):
+    """Killed between an inner chat's `chat_started` and its first message: the resumed
+    inner chat used to start with no task at all ("(the conversation starts)")."""
+    script(server, {"Searcher": ["Fact one."], "Checker": ["Checked. TERMINATE"],
+                    "Writer": ["Post. TERMINATE"]})
+    outer = write(tmp_path, "blog.yaml", OUTER, server.url)
+    write(tmp_path, "research.yaml", RESEARCH)
+    t = tmp_path / "run.jsonl"
+    run_json(cli, outer, "--transcript", t)
+    lines = t.read_text().splitlines()
+    cut = next(i for i, x in enumerate(lines) if '"chat_started"' in x)
+    t.write_text("\n".join(lines[:cut + 1]) + "\n")
+    server.requests.clear()
+    r, ev = run_json(cli, "--resume", t)
+    assert r.exit_code == 0 and agents_of(server) == ["Searcher", "Checker", "Writer"]
+    sent = server.completions()[0].body["messages"]
+    assert "Write a short post about octopuses." in json.dumps(sent)
+    task = [e for e in ev if e["type"] == "message" and e["round"] == 0]
+    assert [(e["scope"], e["agent"]) for e in task] == [(["Research_team"], "user")]
+    # the same for the outermost chat, cut right after run_started
+    t.write_text(lines[0] + "\n")
+    server.requests.clear()
+    r, ev = run_json(cli, "--resume", t)
+    assert r.exit_code == 0
+    assert messages(ev)[-1] == ("Writer", "Post. TERMINATE")
+    assert [e["agent"] for e in ev if e["type"] == "message" and e["round"] == 0] == [
+        "user", "user"]

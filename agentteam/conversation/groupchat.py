@@ -170,10 +170,10 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools, RunningTeams, Runnin
         if self.team.send_introductions:
             yield from self._emit(Notice("introductions sent to every agent "
                                          "(send_introductions)"))
-        if not self.resume and self.task and not self.team.chats:
+        if not self.history and task and not self.team.chats:   # (a resume cut before it)
             sender = self.team.initiator or next(
                 (a.name for a in self.team.agents if a.kind == "user_proxy"), "user")
-            yield from self._add(Message(sender, self.task, 0))
+            yield from self._add(Message(sender, task, 0))
 
     def _loop(self) -> Generator[Event, None, str]:
         if self.team.chats:
