@@ -193,3 +193,26 @@ def test_resume_cut_right_after_an_inner_chat_started_still_sends_its_task(cli, 
     assert messages(ev)[-1] == ("Writer", "Post. TERMINATE")
     assert [e["agent"] for e in ev if e["type"] == "message" and e["round"] == 0] == [
         "user", "user"]
+
+
+def test_replay_of_an_auto_selector_that_picked_a_member_of_kind_team(cli, server, tmp_path):
+    """`--replay` answered the selector with the next model reply's agent: an inner agent
+    (`Searcher`) when the recorded pick was the member that runs the inner chat, so the
+    replay picked another agent and diverged (exit 1)."""
+    script(server, {"(selector)": ["Research_team", "Writer"], "Searcher": ["Fact one."],
+                    "Checker": ["Checked. TERMINATE"], "Writer": ["Post. TERMINATE"]})
+    outer = write(tmp_path, "blog.yaml", OUTER.replace(
+        "speaker_selection: round_robin", "speaker_selection: auto").replace(
+        "  - {name: Research_team", "  - {name: Editor}\n  - {name: Research_team"), server.url)
+    write(tmp_path, "research.yaml", RESEARCH)
+    t = tmp_path / "rec.jsonl"
+    _, first = run_json(cli, outer, "--transcript", t)
+    assert [a for a, _ in messages(first)] == ["Research_team", "Writer"]
+    calls = len(server.completions())
+    r, again = run_json(cli, outer, "--replay", t, "--transcript", tmp_path / "again.jsonl")
+    assert r.exit_code == 0, again[-1].get("error")
+    assert len(server.completions()) == calls
+    assert messages(again) == messages(first)
+    picked = [(e.get("scope"), e["agent"], e["reason"]) for e in again
+              if e["type"] == "speaker_selected"]
+    assert picked[0] == (None, "Research_team", "chosen by the selector model")
