@@ -216,3 +216,21 @@ def test_replay_of_an_auto_selector_that_picked_a_member_of_kind_team(cli, serve
     picked = [(e.get("scope"), e["agent"], e["reason"]) for e in again
               if e["type"] == "speaker_selected"]
     assert picked[0] == (None, "Research_team", "chosen by the selector model")
+
+
+def test_a_streamed_line_with_a_bad_scope_is_a_one_line_error(cli, tmp_path):
+    """A hand-edited `message_delta` with `"scope": 5` made `show` end in a TypeError
+    traceback (the delta's fields are checked by hand, and `scope` was not)."""
+    start = {"type": "run_started", "team": "x", "task": "t", "agents": ["A"],
+             "transcript": "", "team_file": "", "format": 2}
+    for scope in (5, ["Research", 3], "Research"):
+        t = tmp_path / "bad.jsonl"
+        delta = {"type": "message_delta", "round": 1, "agent": "A", "text": "hi",
+                 "scope": scope}
+        t.write_text(json.dumps(start) + "\n" + json.dumps(delta) + "\n")
+        for args in (("show", t), ("run", "--resume", t, "--json")):
+            r = cli(*args)
+            err = r.stderr + r.stdout
+            assert r.exit_code == 2, err
+            assert "bad.jsonl:2: message_delta event: `scope` must be a list of names" in err
+            assert "Traceback" not in err
