@@ -234,3 +234,29 @@ def test_a_streamed_line_with_a_bad_scope_is_a_one_line_error(cli, tmp_path):
             assert r.exit_code == 2, err
             assert "bad.jsonl:2: message_delta event: `scope` must be a list of names" in err
             assert "Traceback" not in err
+
+
+def test_resume_after_the_outer_budget_ran_out_goes_on_inside_the_inner_chat(cli, server,
+                                                                            tmp_path):
+    """The outer budget stops the whole run from inside an inner chat; its `chat_ended`
+    said `budget`, which --resume read as "the chat ended on its own": the member posted
+    a summary of the cut-short chat instead of going on inside it."""
+    script(server, {"Searcher": ["More facts, many more facts."] * 3 + ["Enough."],
+                    "Checker": ["Still checking."] * 3 + ["Checked. TERMINATE"],
+                    "Writer": ["Post. TERMINATE"]})
+    outer = write(tmp_path, "blog.yaml", OUTER + "budget: {tokens: 150}\n", server.url)
+    write(tmp_path, "research.yaml", RESEARCH.replace("max_round: 4", "max_round: 40"))
+    t = tmp_path / "run.jsonl"
+    r, ev = run_json(cli, outer, "--transcript", t)
+    assert ev[-1]["reason"] == "budget"
+    spoke = len(messages(ev, ["Research_team"]))
+    rec = read(t)
+    assert rec.open is not None and rec.open.ended is None      # it goes on when resumed
+    write(tmp_path, "blog.yaml", OUTER, server.url)                # the budget raised
+    server.requests.clear()
+    r, ev = run_json(cli, "--resume", t)
+    assert r.exit_code == 0, ev[-1]
+    started = [e for e in ev if e["type"] == "chat_started"]
+    assert started and started[0]["resumed_at"] == spoke
+    assert agents_of(server)[0] in ("Searcher", "Checker") and "Writer" in agents_of(server)
+    assert messages(ev)[-1] == ("Writer", "Post. TERMINATE")
