@@ -17,6 +17,7 @@ from .conversation.subteams import Nest
 from .conversation.transcript import Recorded
 from .executors.base import CodeExecutor
 from .models.profiles import Profile
+from .run_inputs import copy_inputs, input_files
 from .team import TeamSpec
 from .team.nesting import needs_sandbox, own_profiles, walk
 
@@ -83,6 +84,7 @@ def prepare_tree(team: TeamSpec, resolve: Callable[[TeamSpec], tuple[dict, list[
                 tree.profiles[key] = {}
             if inner._own_sandbox and needs_sandbox(inner):
                 tree.executors[key] = choose(inner)
+                copy_inputs(inner, input_files(inner), tree.executors[key])
             if inner.tools or inner.code_execution.mode == "tool":
                 from .tools.setup import prepare_tools
                 executor = tree.executors[key] if key in tree.executors else shared

@@ -170,10 +170,10 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools, RunningTeams, Runnin
         if self.team.send_introductions:
             yield from self._emit(Notice("introductions sent to every agent "
                                          "(send_introductions)"))
-        if not self.resume and self.task and not self.team.chats:
+        if not self.history and task and not self.team.chats:   # (a resume cut before it)
             sender = self.team.initiator or next(
                 (a.name for a in self.team.agents if a.kind == "user_proxy"), "user")
-            yield from self._add(Message(sender, self.task, 0))
+            yield from self._add(Message(sender, task, 0))
 
     def _loop(self) -> Generator[Event, None, str]:
         if self.team.chats:
@@ -236,12 +236,13 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools, RunningTeams, Runnin
         return bool(seconds and self.clock() - self._started >= seconds)
 
     def _ask(self, prompt: str) -> str:
+        whole = self.parent is not None     # no person (or EOF) ends even an inner chat's run
         if self.human is None:
             raise _Stop("error", "the team needs a person to answer, but this run has no "
-                        "terminal; use --human never")
+                        "terminal; use --human never", whole_run=whole)
         answer = self.human.ask(prompt)
         if answer is None:
-            raise _Stop("interrupted")
+            raise _Stop("interrupted", whole_run=whole)
         return answer
 
     # -- turns --------------------------------------------------------------------------

@@ -117,9 +117,12 @@ class RunningTeams:
         from .groupchat import GroupChat
         team = inner_team(agent)
         if not team._own_sandbox:   # the outer team's sandbox, settings and work dir
+            # (not its `mode`: a `mode: tool` outer team's run_code tool is not offered here,
+            # so the inner agents' code comes as fenced blocks, as the inner file says)
             team = team.model_copy(update={"code_execution": self.team.code_execution.model_copy(
                 update={"work_dir": str(self.team.work_dir),
-                        "allow_work_dir_outside_team": True})})
+                        "allow_work_dir_outside_team": True,
+                        "mode": team.code_execution.mode})})
         child = GroupChat(team, self.nest.model_for(inner_team(agent), self.model),
                           self.nest.executor_for(inner_team(agent), self.executor), self.human,
                           self.transcript, task=task, max_round=agent.max_round,

@@ -217,6 +217,7 @@ def read(path: str | Path, lenient: bool = False) -> Recorded:
         raise ConfigError(f"{p}: cannot read the transcript ({e.strerror or e})") from None
     rec = Recorded(p)
     chain: list[Recorded] = []     # the inner chats open at each depth, outermost first
+    cascade: list[tuple] = []      # inner chats just ended by a budget, innermost first
     partial: dict | None = None
     lines = text.split("\n")
     last = max((n for n, line in enumerate(lines, 1) if line.strip()), default=0)
@@ -239,6 +240,10 @@ def read(path: str | Path, lenient: bool = False) -> Recorded:
         if kind == "message":
             partial = None   # the streamed text was recorded whole (or marked incomplete)
         rec.events.append(ev)
+        if kind == "run_ended" and ev["reason"] == "budget":
+            _reopen(chain, cascade)
+        cascade = cascade + [tuple(ev["scope"])] if kind == "chat_ended" and ev.get("scope") \
+            and ev["reason"] == "budget" else []
         if ev.get("scope"):
             _take_inner(rec, chain, ev)
             continue
@@ -252,6 +257,14 @@ def read(path: str | Path, lenient: bool = False) -> Recorded:
     if not rec.team:
         raise ConfigError(f"{p}: no run_started line; is this an agentteam transcript?")
     return rec
+
+
+def _reopen(chain: list[Recorded], cascade: list[tuple]) -> None:
+    """The inner chats whose ``chat_ended`` (reason ``budget``) led straight to the run's
+    end: a budget of a chat above stopped them, not their own; they go on at resume."""
+    for inner in chain:
+        if inner.scope in cascade:
+            inner.ended = None
 
 
 def _take(rec: Recorded, ev: dict) -> None:
@@ -276,6 +289,9 @@ def _take_inner(rec: Recorded, chain: list[Recorded], ev: dict) -> None:
     scope = tuple(ev["scope"])
     depth = len(scope)
     if ev["type"] == "chat_started":
+        if ev.get("resumed_at") is not None and len(chain) >= depth \
+                and chain[depth - 1].scope == scope:
+            return      # a resumed run goes on with the chat it recorded: keep its history
         del chain[depth - 1:]
         chain.append(Recorded(rec.path, team=ev["team"], task=ev["task"],
                               agents=list(ev["agents"]), scope=scope, format=rec.format))

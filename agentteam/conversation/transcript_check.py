@@ -54,6 +54,10 @@ def parse(line: str, where: str, torn_ok: bool = False, lenient: bool = False) -
                 and isinstance(raw.get("text"), str)):
             raise ConfigError(f"{where}: message_delta event: needs `round` (a whole number "
                               "≥ 0), `agent` and `text` (text)")
+        scope = raw.get("scope")
+        if scope is not None and not (isinstance(scope, list)
+                                      and all(isinstance(x, str) for x in scope)):
+            raise ConfigError(f"{where}: message_delta event: `scope` must be a list of names")
         return raw
     try:
         event = to_dict(_adapter(kind).validate_python(raw))

@@ -33,8 +33,10 @@ class ReplayModel:
 
     def __init__(self, recorded: Recorded, team: TeamSpec):
         called = _called(team)     # by scope: the agents whose messages are model replies
-        self.replies = [m for scope, m in recorded.all_messages if m.round > 0
-                        and m.kind == "text" and m.agent in called.get(scope, ())]
+        kept = [(scope, m) for scope, m in recorded.all_messages if m.round > 0
+                and m.kind == "text" and m.agent in called.get(scope, ())]
+        self.replies = [m for _, m in kept]
+        self.scopes = [scope for scope, _ in kept]
         self.position = 0
         self.source = recorded.path
         self.profiles: dict = {}
@@ -53,6 +55,10 @@ class ReplayModel:
         content = None
         if agent == SELECTOR:
             text = nxt.agent
+            if choices and text not in choices:
+                # the next reply is in an inner chat: the member that runs it was picked
+                text = next((m for m in reversed(self.scopes[self.position]) if m in choices),
+                            text)
         else:
             who = agent.removesuffix(SUMMARY)    # a member's summary is its message
             if who != nxt.agent:

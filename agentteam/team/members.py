@@ -15,9 +15,9 @@ AGENT_RE = r"^[A-Za-z0-9_-]+$"
 Sees = Union[Literal["last", "all"], int]
 
 
-def file_or_inline(v: Any) -> Any:
+def file_or_inline(v: Any, required: bool = False) -> Any:
     """A team is a file's path or an inline mapping (checked by ``team.nesting``)."""
-    if v is None or isinstance(v, (str, dict)):
+    if (v is None and not required) or isinstance(v, (str, dict)):
         return v
     raise ValueError("expected a team file's path (like research.yaml) or an inline team "
                      "{agents: [...], max_round: ...}")
@@ -43,4 +43,4 @@ class ChatSpec(BaseModel):
     @field_validator("team", mode="before")
     @classmethod
     def _team_value(cls, v: Any) -> Any:
-        return file_or_inline(v)
+        return file_or_inline(v, required=True)

@@ -149,8 +149,9 @@ def member_problems(data: dict, add: Add, hint: Hint) -> None:
         if not isinstance(a, dict):
             continue
         if a.get("kind") == "team":
-            if "team" not in a:
-                add(("agents", i), "a member of `kind: team` needs `team:` (a team file, or "
+            if a.get("team") is None:
+                where = ("agents", i, "team") if "team" in a else ("agents", i)
+                add(where, "a member of `kind: team` needs `team:` (a team file, or "
                     "an inline team {agents: [...]})")
             for key in NOT_FOR_TEAMS:
                 if key in a:
