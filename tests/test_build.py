@@ -420,3 +420,11 @@ def test_the_team_file_is_written_with_the_usual_permissions(cli, server, tmp_pa
     finally:
         os.umask(old)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_the_library_file_is_never_the_output(cli, server, tmp_path):
+    lib = tmp_path / "lib.yaml"
+    lib.write_text(LIBRARY)
+    r = build(cli, server, "--library", lib, "-o", lib, "--force")
+    assert r.exit_code == 2 and "is the --library file" in r.stderr
+    assert lib.read_text() == LIBRARY and server.completions() == []

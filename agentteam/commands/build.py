@@ -105,6 +105,8 @@ def _prepare(task, output, model, api_base, api_key_var, library, max_agents, co
             raise ConfigError(f"-o {output}: is a folder; give a .yaml file name")
         if not output.parent.is_dir():
             raise ConfigError(f"-o {output}: no folder {output.parent}; create it first")
+    if output is not None and library is not None and output.resolve() == library.resolve():
+        raise ConfigError(f"-o {output} is the --library file; write the team elsewhere")
     lib = load_library(library) if library is not None else None
     if (api_base or api_key_var) and not (model or agent_model):
         raise ConfigError("--api-base and --api-key-var go with --model or --agent-model: "
