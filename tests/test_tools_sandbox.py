@@ -23,8 +23,11 @@ pytestmark = [pytest.mark.docker,
               pytest.mark.skipif(not docker_ready(), reason="needs Docker and the sandbox image")]
 
 
-def _containers() -> list[str]:
-    out = subprocess.run(["docker", "ps", "-aq", "--filter", "label=agentteam"],
+def _containers(pid: int | None = None) -> list[str]:
+    """The sandbox containers a run in process ``pid`` (default: this one) left; other
+    runs may share the Docker engine."""
+    label = f"agentteam.pid={pid or os.getpid()}"
+    out = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={label}"],
                          capture_output=True, text=True)
     return out.stdout.split()
 
@@ -104,7 +107,7 @@ def test_ctrl_c_during_a_sandboxed_tool_call_leaves_no_container(tmp_path):
             proc.kill()
     assert proc.returncode == 130
     assert json.loads(out.splitlines()[-1])["reason"] == "interrupted"
-    assert _containers() == []
+    assert _containers(proc.pid) == []
 
 
 def _wait_for(proc: subprocess.Popen, tmp_path: Path, text: str, limit: float = 90) -> None:
