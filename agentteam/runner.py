@@ -20,7 +20,7 @@ from .conversation.redaction import redact_event
 from .conversation.termination import ends_chat
 from .conversation.transcript import Recorded, TranscriptWriter, default_path, read
 from .errors import ConfigError, ExecutionError, UsageError
-from .executors import make_executor
+from .executors import check_or_build, make_executor
 from .executors.base import CodeExecutor
 from .models import profiles as profiles_mod
 from .models.base import ChatModel
@@ -143,13 +143,7 @@ def choose_executor(team: TeamSpec, kind: str | None, ask: ExecutorChoice | None
     kind = kind or team.code_execution.executor
     executor = make_executor(team.code_execution, team.work_dir, kind)
     try:
-        try:
-            executor.check()
-        except ExecutionError as e:
-            if not (build_image and "is missing" in str(e)):
-                raise
-            build_image(team.code_execution.image)   # first run: build it, then go on
-            executor.check()
+        check_or_build(executor, build_image)    # first run: the image is built, then used
     except ExecutionError as e:
         if ask is None:
             raise UsageError(f"{e}. Fix: start Docker, run `agentteam sandbox build`, or pass "

@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
+from ..errors import ExecutionError
 from ..team import CodeExecution
 from .base import CodeExecutor, NoExecutor
 
@@ -21,4 +24,17 @@ def make_executor(spec: CodeExecution, work_dir, kind: str | None = None) -> Cod
     return NoExecutor(spec, work_dir)
 
 
-__all__ = ["CodeExecutor", "NoExecutor", "make_executor"]
+def check_or_build(executor: CodeExecutor,
+                   build_image: Callable[[str], None] | None = None) -> None:
+    """``executor.check()``; when only its image is missing and ``build_image`` is given
+    (a first run), build the image and check again."""
+    try:
+        executor.check()
+    except ExecutionError as e:
+        if not (build_image and "is missing" in str(e)):
+            raise
+        build_image(executor.spec.image)
+        executor.check()
+
+
+__all__ = ["CodeExecutor", "NoExecutor", "check_or_build", "make_executor"]

@@ -9,6 +9,7 @@ from ..conversation.events import Notice
 from ..conversation.messages import ToolResultPart
 from ..conversation.transcript import Recorded
 from ..errors import ExecutionError, UsageError
+from ..executors import check_or_build
 from ..executors.base import CodeExecutor
 from ..models.profiles import Profile
 from ..team import TeamSpec
@@ -39,22 +40,12 @@ def prepare_tools(team: TeamSpec, executor: CodeExecutor | None, replay: Recorde
             DockerExecutor(team.code_execution, team.work_dir)
         try:
             if sandbox is not executor:
-                _check_sandbox(sandbox, build_image)
+                check_or_build(sandbox, build_image)
         except ExecutionError as e:
             raise UsageError(f"{e}; tool(s) {', '.join(sandboxed)} run in the sandbox: start "
                              "Docker, or set `run: host` on them to run them on this "
                              "machine") from None
     return ToolBox(team, functions, sandbox, executor)
-
-
-def _check_sandbox(sandbox: CodeExecutor, build_image: Callable[[str], None] | None) -> None:
-    try:
-        sandbox.check()
-    except ExecutionError as e:
-        if not (build_image and "is missing" in str(e)):
-            raise
-        build_image(sandbox.spec.image)   # first run: build it, then go on
-        sandbox.check()
 
 
 def cannot_call_tools(team: TeamSpec, profiles: dict[str, Profile]) -> list[Notice]:
