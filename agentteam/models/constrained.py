@@ -148,10 +148,15 @@ def json_grammar(schema: dict) -> str | None:
         return None
 
 
+def without_reasoning(text: str) -> str:
+    """A reply without the reasoning a model wrote before it (``<think>…</think>``)."""
+    return _THINKING.sub(" ", text).strip()
+
+
 def answer(text: str) -> str:
     """A selector reply as the text to find a name in: reasoning dropped, and the name
     taken out of a structured reply (``{"speaker": "Critic"}``)."""
-    text = _THINKING.sub(" ", text).strip()
+    text = without_reasoning(text)
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end < start:
         return text

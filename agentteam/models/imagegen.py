@@ -111,7 +111,7 @@ def _wire(p: Profile, request: ImageRequest, agent: str) -> dict:
     except httpx.HTTPError as e:
         raise pe.unreachable(p, pe.short(f"{type(e).__name__}: {e}")) from None
     if r.status_code >= 400:
-        raise _status_error(p, r)
+        raise wire.status_error(p, r)
     try:
         answer = r.json()
     except ValueError:
@@ -119,19 +119,6 @@ def _wire(p: Profile, request: ImageRequest, agent: str) -> dict:
     if not isinstance(answer, dict):
         raise pe.malformed(p, f"not an images answer ({pe.short(r.text[:80])})")
     return answer
-
-
-def _status_error(p: Profile, r) -> ModelError:
-    try:
-        err = r.json().get("error") or {}
-        detail = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-    except (ValueError, AttributeError):
-        detail = r.text
-    try:
-        retry_after = float(r.headers["retry-after"]) if "retry-after" in r.headers else None
-    except ValueError:
-        retry_after = None
-    return pe.from_status(p, r.status_code, pe.short(detail), retry_after)
 
 
 def _litellm(p: Profile, request: ImageRequest, agent: str) -> dict:

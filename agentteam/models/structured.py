@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Generator
 
 from .base import ChatModel, Chunk, Completion
+from .constrained import without_reasoning
 
-_THINKING = re.compile(r"<(think|thinking|reasoning)>.*?(</\1>|\Z)", re.IGNORECASE | re.DOTALL)
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON|javascript|js)?[ \t]*\n(.*?)```", re.DOTALL)
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 
@@ -49,7 +49,7 @@ def parse_object(text: str) -> tuple[dict | None, str]:
     the outermost braces in prose, trailing commas and raw line breaks in strings
     forgiven. Returns (object, "") or (None, what was wrong), in one line for a repair
     prompt or an error."""
-    text = _THINKING.sub(" ", text or "").strip()
+    text = without_reasoning(text or "")
     if not text:
         return None, "the reply was empty"
     candidates = [m.group(1) for m in _FENCE.finditer(text)]

@@ -119,7 +119,7 @@ class WireClient:
                 if call.error is not None:
                     raise call.error
                 if r.status_code >= 400:
-                    raise _status_error(p, r)
+                    raise status_error(p, r)
                 kind = r.headers.get("content-type", "")
                 for line in _lines(r):
                     if not line.startswith(b"data:"):
@@ -156,7 +156,7 @@ class WireClient:
             r = self._client(p).post(url, headers={**headers, "Accept": "application/json"},
                                      json=body)
             if r.status_code >= 400:
-                raise _status_error(p, r)
+                raise status_error(p, r)
             data = r.json()
             choice = (data.get("choices") or [{}])[0]
             message = choice.get("message") or {}
@@ -320,7 +320,8 @@ def _shape(p: Profile, what: str, data: bytes) -> ModelError:
     return pe.malformed(p, f"{what}: {pe.short(data.decode('utf-8', 'replace'), 80)}")
 
 
-def _status_error(p: Profile, r) -> ModelError:
+def status_error(p: Profile, r) -> ModelError:
+    """The named error of a non-2xx response (its body read; ``Retry-After`` kept)."""
     r.read()
     try:
         body = r.json()
