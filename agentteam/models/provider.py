@@ -353,8 +353,9 @@ class ProviderModel:
         start = time.monotonic()
         parts: list[str] = []
         end: dict = {}
-        script = p.embedded and not tools    # the embedded model's script (models.embedded)
-        pieces = self._wire.stream(p, messages if script else adapt(messages, p), agent, tools)
+        # the embedded model's script is written from the canonical messages
+        shaped = messages if wire.as_script(p, tools) else adapt(messages, p)
+        pieces = self._wire.stream(p, shaped, agent, tools)
         try:
             for item in pieces:
                 if isinstance(item, str):

@@ -79,9 +79,7 @@ class WireClient:
                 tools: list[dict] | None = None) -> tuple[str, dict, dict]:
         """URL, headers and JSON body of a streamed chat completion for this profile."""
         name = p.served_name
-        # the embedded model's turns are a script on /v1/completions (models.embedded); a
-        # turn that may call tools goes through the server's chat format instead
-        script = p.embedded and not tools
+        script = as_script(p, tools)
         url, headers, key = endpoint(p, "completions" if script else "chat/completions", agent)
         headers.setdefault("Accept", "text/event-stream")   # extra_headers may set it
         if not key and p.provider in ("openai", "azure") and not p.params.get("api_base"):
@@ -234,6 +232,12 @@ def _lines(r) -> Iterator[bytes]:
             tail.append(chunk[start:])
     if tail:
         yield b"".join(tail).rstrip(b"\r")
+
+
+def as_script(p: Profile, tools: list[dict] | None) -> bool:
+    """Is this call the embedded model's script on /v1/completions (``models.embedded``)?
+    A turn that may call tools goes through the server's chat format instead."""
+    return p.embedded and not tools
 
 
 def endpoint(p: Profile, path: str, agent: str = "") -> tuple[str, dict, str]:
