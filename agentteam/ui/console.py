@@ -229,22 +229,21 @@ class ConsoleView:
         self.console.print(Text(f"→ {ev.agent} ({ev.method}: {ev.reason})", style="dim"))
 
     def _chat_started(self, ev: ChatStarted) -> None:
-        member = (ev.scope or ["?"])[-1]
-        what = "▸ resuming" if ev.resumed_at is not None else "▸"
-        self.console.print(chat_line(member, what, f"team {ev.team}, agents: "
-                                     f"{', '.join(ev.agents)}", self.color(member)))
+        self._chat_edge(ev)
 
     def _chat_ended(self, ev: ChatEnded) -> None:
         if self.stream is not None:
             self.stream.end()
             self.stream = None
-        member = (ev.scope or ["?"])[-1]
-        tokens = ev.usage.get("total") or {}
-        used = tokens.get("prompt_tokens", 0) + tokens.get("completion_tokens", 0)
-        self.console.print(chat_line(member, "◂", f"{REASONS.get(ev.reason, ev.reason)} · "
-                                     f"{ev.rounds} rounds · {used} tokens", self.color(member)))
+        self._chat_edge(ev)
         if ev.error:
             self.err.print(Text(f"error: {ev.error}", style="red"))
+
+    def _chat_edge(self, ev: ChatStarted | ChatEnded) -> None:
+        edge = chat_edge(to_dict(ev))
+        assert edge is not None
+        mark, member, what = edge
+        self.console.print(chat_line(member, mark, what, self.color(member)))
 
     def _retry(self, ev: Retry) -> None:
         wait = f"retrying in {ev.wait_s:.1f}s" if ev.wait_s else "moving on"
@@ -299,6 +298,29 @@ def images_of(ev: MessageDone) -> list[dict]:
         return [{k: p.get(k) for k in ("path", "url", "width", "height")}
                 for p in ev.content if isinstance(p, dict) and p.get("type") == "image"]
     return []
+
+
+def chat_edge(ev: dict) -> tuple[str, str, str] | None:
+    """The line that opens (``▸``) or closes (``◂``) an inner chat: (mark, member, what),
+    from a ``chat_started``/``chat_ended`` event as a dict (live, or read back from a
+    transcript by the reports); None for other events."""
+    kind = ev.get("type")
+    if kind not in ("chat_started", "chat_ended"):
+        return None
+    scope = ev.get("scope")
+    member = str(scope[-1]) if isinstance(scope, list) and scope else "?"
+    if kind == "chat_started":
+        mark = "▸ resuming" if ev.get("resumed_at") is not None else "▸"
+        agents = ev.get("agents")
+        names = ", ".join(map(str, agents)) if isinstance(agents, list) else ""
+        return mark, member, f"team {ev.get('team')}, agents: {names}"
+    usage = ev.get("usage")
+    total = usage.get("total") if isinstance(usage, dict) else None
+    total = total if isinstance(total, dict) else {}
+    used = sum(v for v in (total.get("prompt_tokens"), total.get("completion_tokens"))
+               if isinstance(v, int))
+    reason = str(ev.get("reason"))
+    return "◂", member, f"{REASONS.get(reason, reason)} · {ev.get('rounds')} rounds · {used} tokens"
 
 
 def usage_table(usage: dict) -> Table:

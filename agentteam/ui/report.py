@@ -18,7 +18,7 @@ from pathlib import Path
 from ..conversation.messages import content_from_json
 from ..conversation.transcript import read
 from ..errors import ConfigError
-from .console import PALETTE, REASONS
+from .console import PALETTE, REASONS, chat_edge
 
 # The terminal palette, as the colours a page can use (same order, same agent).
 HEX = {"cyan": "#0e7490", "magenta": "#a21caf", "green": "#15803d", "yellow": "#a16207",
@@ -213,26 +213,13 @@ def scope_of(ev: dict) -> list[str]:
 
 def inner_chat(ev: dict) -> tuple[str, str, str] | None:
     """The line that opens (``▸``) or closes (``◂``) an inner chat, as the terminal shows
-    it: (mark, member, what); None for other events."""
-    kind = ev.get("type")
-    if kind not in ("chat_started", "chat_ended"):
-        return None
-    scope = scope_of(ev)
-    member = scope[-1] if scope else "?"
-    if kind == "chat_started":
-        mark = "▸ resuming" if ev.get("resumed_at") is not None else "▸"
-        agents = ev.get("agents")
-        names = ", ".join(map(str, agents)) if isinstance(agents, list) else ""
-        return mark, member, f"team {ev.get('team')}, agents: {names}"
-    usage = ev.get("usage")
-    total = usage.get("total") if isinstance(usage, dict) else None
-    total = total if isinstance(total, dict) else {}
-    used = _int(total.get("prompt_tokens")) + _int(total.get("completion_tokens"))
-    reason = str(ev.get("reason"))
-    what = f"{REASONS.get(reason, reason)} · {ev.get('rounds')} rounds · {used} tokens"
-    if ev.get("error"):
-        what += f" · error: {ev['error']}"
-    return "◂", member, what
+    it (``console.chat_edge``), its error added: (mark, member, what); None for other
+    events."""
+    line = chat_edge(ev)
+    if line is None or not ev.get("error"):
+        return line
+    mark, member, what = line
+    return mark, member, f"{what} · error: {ev['error']}"
 
 
 def shown_code_rounds(events: list[dict]) -> set[tuple]:
