@@ -50,39 +50,16 @@ def test_a_long_usage_label_is_cut_not_wrapped():
     assert "…" in lines[2]
 
 
-OUTER = """\
-name: blog
-task: Write a short post about octopuses.
-models:
-  default: {{model: openai/fake-model, api_base: "{url}", api_key: NULL, timeout: 30}}
-max_round: 4
-speaker_selection: round_robin
-code_execution: {{executor: none}}
-agents:
-  - {{name: Research_team, kind: team, team: research.yaml}}
-  - {{name: Writer, system_message: You write the post.}}
-"""
-
-INNER = """\
-name: research
-max_round: 4
-speaker_selection: round_robin
-code_execution: {executor: none}
-agents:
-  - {name: Searcher, system_message: You find facts.}
-  - {name: Checker, system_message: You check them.}
-"""
-
-
 def test_reports_draw_an_inner_chats_start_and_end_as_the_terminal_does(cli, server,
                                                                         tmp_path):
     from .conftest import script
+    from .test_nested import OUTER, RESEARCH, write
     script(server, {"Searcher": ["Three hearts."], "Checker": ["Checked. TERMINATE"],
                     "Writer": ["Post: three hearts. TERMINATE"]})
-    (tmp_path / "blog.yaml").write_text(OUTER.format(url=server.url))
-    (tmp_path / "research.yaml").write_text(INNER)
+    outer = write(tmp_path, "blog.yaml", OUTER, server.url)
+    write(tmp_path, "research.yaml", RESEARCH)
     t = tmp_path / "run.jsonl"
-    assert cli("run", tmp_path / "blog.yaml", "--transcript", t).exit_code == 0
+    assert cli("run", outer, "--transcript", t).exit_code == 0
     md = cli("show", t, "-f", "md").stdout
     assert "> **▸ Research_team** · team research, agents: Searcher, Checker" in md
     assert "> **◂ Research_team** · ended by the termination keyword · 2 rounds · " in md

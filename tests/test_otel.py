@@ -362,37 +362,14 @@ def test_without_the_extra_otel_is_a_clear_error_and_the_env_a_warning(server, t
     assert any("this run is not traced" in w["text"] for w in warning)
 
 
-NESTED_OUTER = """\
-name: blog
-task: Write a short post about octopuses.
-models:
-  default: {{model: openai/fake-model, api_base: "{url}", api_key: NULL, timeout: 30}}
-max_round: 4
-speaker_selection: round_robin
-code_execution: {{executor: none}}
-agents:
-  - {{name: Research_team, kind: team, team: research.yaml}}
-  - {{name: Writer, system_message: You write the post.}}
-"""
-
-NESTED_INNER = """\
-name: research
-max_round: 4
-speaker_selection: round_robin
-code_execution: {executor: none}
-agents:
-  - {name: Searcher, system_message: You find facts.}
-  - {name: Checker, system_message: You check them.}
-"""
-
-
 def test_an_inner_chat_is_a_span_under_the_member_that_runs_it(cli, server, tmp_path, spans):
     script(server, {"Searcher": ["Octopuses have three hearts."],
                     "Checker": ["Checked. TERMINATE"],
                     "Writer": ["Post: three hearts. TERMINATE"]})
-    (tmp_path / "blog.yaml").write_text(NESTED_OUTER.format(url=server.url))
-    (tmp_path / "research.yaml").write_text(NESTED_INNER)
-    r = cli("run", str(tmp_path / "blog.yaml"), "--json", "--otel")
+    from .test_nested import OUTER, RESEARCH, write
+    outer = write(tmp_path, "blog.yaml", OUTER, server.url)
+    write(tmp_path, "research.yaml", RESEARCH)
+    r = cli("run", outer, "--json", "--otel")
     assert r.exit_code == 0, r.stdout + r.stderr
     names = by_name(spans())
     (run,) = names["run blog"]
