@@ -17,7 +17,7 @@ from typing import Callable, Generator, Iterator, Protocol
 from ..errors import AgentTeamError, ContextOverflow, Interrupted, TranscriptError
 from ..executors.base import CodeExecutor
 from ..images.pictures import Pictures, listed
-from ..models.base import ChatModel, Completion, Cut, Delta, Note, RetryNote
+from ..models.base import ChatModel, Completion, Cut, Delta, Note, RetryNote, options
 from ..team import AgentSpec, TeamSpec, executes_tools, human_input
 from ..team.nesting import chat_members, needs_sandbox
 from .auto_reply import AutoReplying
@@ -289,12 +289,7 @@ class GroupChat(ChoosingSpeakers, AutoReplying, UsingTools, RunningTeams, Runnin
         """Stream a completion, relaying deltas (when ``round_no``) and retries as events;
         ``choices``: a speaker selection among these names; ``call_as``: whom the model is
         told the call is for, when not ``who``."""
-        extra: dict = {}
-        if tools:
-            extra["tools"] = tools
-        if choices:
-            extra["choices"] = choices
-        stream = self.model.stream(profile, messages, call_as or who, **extra)
+        stream = self.model.stream(profile, messages, call_as or who, **options(tools, choices))
         shown: list[str] = []       # the reply streamed so far (self._partial's text)
         if round_no is not None:
             yield from self._emit(MessageStarted(round_no, who, profile))

@@ -62,6 +62,14 @@ Chunk = Union[Delta, RetryNote, Cut, Note]
 Stream = Generator[Chunk, None, Completion]
 
 
+def options(tools: list[dict] | None = None, choices: list[str] | None = None,
+            schema: dict | None = None) -> dict:
+    """The optional arguments of ``ChatModel.stream`` that a call has: each is passed
+    only when given, so a model that takes none of them serves plain calls."""
+    given = {"tools": tools, "choices": choices, "schema": schema}
+    return {k: v for k, v in given.items() if v}
+
+
 class ChatModel(Protocol):
     """What the run loop needs from a model: stream a reply for a profile.
 

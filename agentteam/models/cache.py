@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from ..conversation.messages import Usage, content_from_json, content_to_json
 from ..files import read_limited
-from .base import ChatModel, Completion, Delta, Note, Stream
+from .base import ChatModel, Completion, Delta, Note, Stream, options
 from .profiles import Profile
 
 MAX_ENTRY_BYTES = 64 << 20
@@ -68,14 +68,9 @@ class CachedModel:
             yield Delta(stored.text)
             return stored
         self.misses += 1
-        extra: dict = {}
-        if tools:
-            extra["tools"] = tools
-        if choices:      # the prompt names them already: they are not part of the key
-            extra["choices"] = choices
-        if schema:
-            extra["schema"] = schema
-        done = yield from self.inner.stream(profile, messages, agent, **extra)
+        # (the choices are not part of the key: the prompt names them already)
+        done = yield from self.inner.stream(profile, messages, agent,
+                                            **options(tools, choices, schema))
         value = {"text": done.text, "profile": done.profile, "usage": done.usage.to_dict(),
                  "truncated": done.truncated}
         if done.content is not None:     # a reply with tool calls
